@@ -1,0 +1,1 @@
+"""The platform's services: intake, assignment, reporting and sla."""

@@ -1,0 +1,1 @@
+"""Assignment: roster (Practitioner, PractitionerRole), contracts (OrganizationAffiliation) and Tasks."""

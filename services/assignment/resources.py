@@ -1,0 +1,180 @@
+"""What assignment serves (generic REST for now; the matching engine comes later)."""
+
+from __future__ import annotations
+
+from shared.fhir.registry import Registry, ResourceDefinition, date, reference, string, token
+
+_SP = "http://hl7.org/fhir/SearchParameter/"
+
+REGISTRY = Registry(
+    service="assignment",
+    definitions=(
+        ResourceDefinition(
+            type="Practitioner",
+            search_params=(
+                token(
+                    "identifier",
+                    "identifier",
+                    description="e.g. NPI",
+                    definition=_SP + "Practitioner-identifier",
+                ),
+                string(
+                    "name",
+                    "name",
+                    description="Any part of the name",
+                    definition=_SP + "Practitioner-name",
+                ),
+                string(
+                    "family",
+                    "name.family",
+                    description="Family name",
+                    definition=_SP + "individual-family",
+                ),
+                token(
+                    "active",
+                    "active",
+                    description="Whether the record is in use",
+                    definition=_SP + "Practitioner-active",
+                ),
+            ),
+            documentation="Radiologists, with their licences as qualifications.",
+        ),
+        ResourceDefinition(
+            type="PractitionerRole",
+            search_params=(
+                reference(
+                    "practitioner",
+                    "practitioner",
+                    targets=("Practitioner",),
+                    description="The radiologist",
+                    definition=_SP + "PractitionerRole-practitioner",
+                ),
+                reference(
+                    "organization",
+                    "organization",
+                    targets=("Organization",),
+                    description="Reading group or facility (privileges)",
+                    definition=_SP + "PractitionerRole-organization",
+                ),
+                token(
+                    "specialty",
+                    "specialty",
+                    description="Subspecialty",
+                    definition=_SP + "PractitionerRole-specialty",
+                ),
+                token(
+                    "role",
+                    "code",
+                    description="Role code",
+                    definition=_SP + "PractitionerRole-role",
+                ),
+                token(
+                    "active",
+                    "active",
+                    description="Whether the role is in force",
+                    definition=_SP + "PractitionerRole-active",
+                ),
+                date(
+                    "date",
+                    "period",
+                    description="The period the role is in force",
+                    definition=_SP + "PractitionerRole-date",
+                ),
+            ),
+            includes=("PractitionerRole:practitioner",),
+            documentation="Reading-group membership and facility privileges.",
+        ),
+        ResourceDefinition(
+            type="OrganizationAffiliation",
+            search_params=(
+                reference(
+                    "primary-organization",
+                    "organization",
+                    targets=("Organization",),
+                    description="The client facility",
+                    definition=_SP + "OrganizationAffiliation-primary-organization",
+                ),
+                reference(
+                    "participating-organization",
+                    "participatingOrganization",
+                    targets=("Organization",),
+                    description="Reading group or vendor",
+                    definition=_SP + "OrganizationAffiliation-participating-organization",
+                ),
+                token(
+                    "active",
+                    "active",
+                    description="Whether the contract is in force",
+                    definition=_SP + "OrganizationAffiliation-active",
+                ),
+                date(
+                    "date",
+                    "period",
+                    description="The contract period",
+                    definition=_SP + "OrganizationAffiliation-date",
+                ),
+            ),
+            documentation="Contracts between client facilities and reading groups or vendors.",
+        ),
+        ResourceDefinition(
+            type="Task",
+            search_params=(
+                token(
+                    "identifier",
+                    "identifier",
+                    description="Task identifier",
+                    definition=_SP + "Task-identifier",
+                ),
+                token(
+                    "status", "status", description="Task status", definition=_SP + "Task-status"
+                ),
+                token(
+                    "business-status",
+                    "businessStatus",
+                    description="Business status",
+                    definition=_SP + "Task-business-status",
+                ),
+                token(
+                    "priority",
+                    "priority",
+                    description="routine | urgent | asap | stat",
+                    definition=_SP + "Task-priority",
+                ),
+                reference(
+                    "owner",
+                    "owner",
+                    targets=("Practitioner", "PractitionerRole", "Organization"),
+                    description="Who reads it",
+                    definition=_SP + "Task-owner",
+                ),
+                reference(
+                    "focus",
+                    "focus",
+                    targets=("ServiceRequest",),
+                    description="The order",
+                    definition=_SP + "Task-focus",
+                ),
+                reference(
+                    "patient",
+                    "for",
+                    targets=("Patient",),
+                    description="The patient",
+                    definition=_SP + "Task-patient",
+                ),
+                date(
+                    "authored-on",
+                    "authoredOn",
+                    description="When the task was created",
+                    definition=_SP + "Task-authored-on",
+                ),
+                date(
+                    "period",
+                    "restriction.period",
+                    description="Deadline window",
+                    definition=_SP + "Task-period",
+                ),
+            ),
+            documentation="Assignments of orders to radiologists or vendors.",
+        ),
+    ),
+)

@@ -1,0 +1,1 @@
+"""Intake: orders in -- Patient, Organization (facilities), ServiceRequest, ImagingStudy, Endpoint."""

@@ -1,0 +1,1 @@
+"""Reporting: DiagnosticReport, Provenance (signatures) and Communication (critical results)."""

@@ -1,0 +1,133 @@
+"""What reporting serves (generic REST for now; signing and critical results come later)."""
+
+from __future__ import annotations
+
+from shared.fhir.registry import Registry, ResourceDefinition, date, reference, token
+
+_SP = "http://hl7.org/fhir/SearchParameter/"
+
+REGISTRY = Registry(
+    service="reporting",
+    definitions=(
+        ResourceDefinition(
+            type="DiagnosticReport",
+            search_params=(
+                token(
+                    "identifier",
+                    "identifier",
+                    description="Report identifier",
+                    definition=_SP + "clinical-identifier",
+                ),
+                token(
+                    "status",
+                    "status",
+                    description="preliminary | final | amended ...",
+                    definition=_SP + "DiagnosticReport-status",
+                ),
+                reference(
+                    "patient",
+                    "subject",
+                    targets=("Patient",),
+                    description="Patient",
+                    definition=_SP + "clinical-patient",
+                ),
+                reference(
+                    "based-on",
+                    "basedOn",
+                    targets=("ServiceRequest",),
+                    description="The order",
+                    definition=_SP + "DiagnosticReport-based-on",
+                ),
+                token(
+                    "category",
+                    "category",
+                    description="e.g. LOINC LP29684-5",
+                    definition=_SP + "DiagnosticReport-category",
+                ),
+                token("code", "code", description="Report code", definition=_SP + "clinical-code"),
+                date(
+                    "issued",
+                    "issued",
+                    description="When released",
+                    definition=_SP + "DiagnosticReport-issued",
+                ),
+                reference(
+                    "results-interpreter",
+                    "resultsInterpreter",
+                    targets=("Practitioner", "PractitionerRole"),
+                    description="The reading radiologist",
+                    definition=_SP + "DiagnosticReport-results-interpreter",
+                ),
+            ),
+            documentation="Radiology reports.",
+        ),
+        ResourceDefinition(
+            type="Provenance",
+            search_params=(
+                reference(
+                    "target",
+                    "target",
+                    targets=(),
+                    description="What was signed",
+                    definition=_SP + "Provenance-target",
+                ),
+                reference(
+                    "agent",
+                    "agent.who",
+                    targets=(),
+                    description="Who signed",
+                    definition=_SP + "Provenance-agent",
+                ),
+                date(
+                    "recorded",
+                    "recorded",
+                    description="When",
+                    definition=_SP + "Provenance-recorded",
+                ),
+            ),
+            documentation="Report signatures.",
+        ),
+        ResourceDefinition(
+            type="Communication",
+            search_params=(
+                reference(
+                    "based-on",
+                    "basedOn",
+                    targets=(),
+                    description="What it is about",
+                    definition=_SP + "Communication-based-on",
+                ),
+                reference(
+                    "subject",
+                    "subject",
+                    targets=("Patient",),
+                    description="Patient",
+                    definition=_SP + "Communication-subject",
+                ),
+                token(
+                    "status",
+                    "status",
+                    description="Communication status",
+                    definition=_SP + "Communication-status",
+                ),
+                token(
+                    "category",
+                    "category",
+                    description="e.g. critical result",
+                    definition=_SP + "Communication-category",
+                ),
+                date(
+                    "sent", "sent", description="When sent", definition=_SP + "Communication-sent"
+                ),
+                reference(
+                    "recipient",
+                    "recipient",
+                    targets=(),
+                    description="Who was told",
+                    definition=_SP + "Communication-recipient",
+                ),
+            ),
+            documentation="Critical-result communications.",
+        ),
+    ),
+)

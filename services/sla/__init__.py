@@ -1,0 +1,1 @@
+"""SLA: turnaround timelines and MeasureReport."""

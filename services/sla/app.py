@@ -1,0 +1,17 @@
+"""The sla service: `uvicorn --factory services.sla.app:create_app`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.sla.resources import REGISTRY
+from shared.app import create_service_app
+from shared.settings import ServiceSettings
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    return create_service_app(
+        registry=REGISTRY,
+        settings=settings or ServiceSettings(service_name="sla"),
+        description="Turnaround: per-order timelines and contract compliance reports.",
+    )

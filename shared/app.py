@@ -1,0 +1,134 @@
+"""Build a service: a FastAPI app on the shared FHIR core, with health, errors, telemetry."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from shared.db import Database
+from shared.fhir.api import fhir_router
+from shared.fhir.http import FhirResponse, dumps
+from shared.fhir.outcomes import (
+    FhirError,
+    bad_request,
+    internal_error,
+    method_not_allowed,
+    not_found,
+    unavailable,
+)
+from shared.fhir.registry import Registry
+from shared.logs import AccessLogMiddleware, configure_logging
+from shared.settings import ServiceSettings
+from shared.telemetry import instrument_app, start_tracing
+
+VERSION = "0.1.0"
+log = logging.getLogger("teleradiology.app")
+
+StartupHook = Callable[[FastAPI], Awaitable[None]]
+
+
+def _error_response(error: FhirError) -> Response:
+    return FhirResponse(
+        content=dumps(error.outcome()), status_code=error.status, headers=error.headers
+    )
+
+
+async def _fhir_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, FhirError)
+    return _error_response(exc)
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return _error_response(not_found("No such endpoint"))
+    if exc.status_code == 405:
+        return _error_response(method_not_allowed("This method is not allowed here"))
+    error = bad_request("The request could not be processed")
+    error.status = exc.status_code
+    return _error_response(error)
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    return _error_response(bad_request("The request's parameters are malformed"))
+
+
+async def _unexpected(_: Request, exc: Exception) -> Response:
+    # Log the type and where, never the message: it may quote request data (PHI).
+    log.error(
+        "unhandled error",
+        extra={"error_type": type(exc).__name__, "where": _origin(exc)},
+    )
+    return _error_response(internal_error())
+
+
+def _origin(exc: BaseException) -> str:
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "unknown"
+
+
+def create_service_app(
+    *,
+    registry: Registry,
+    settings: ServiceSettings,
+    description: str,
+    on_startup: StartupHook | None = None,
+) -> FastAPI:
+    """A FastAPI app serving `registry` at `settings.fhir_base_path`, plus /healthz, /readyz."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.service_name, settings.log_level)
+        database = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
+        start_tracing(settings, database.engine)
+        app.state.database = database
+        if on_startup is not None:
+            await on_startup(app)
+        log.info("started", extra={"fhir_base_path": settings.fhir_base_path})
+        try:
+            yield
+        finally:
+            await database.dispose()
+
+    app = FastAPI(
+        title=f"Teleradiology {registry.service} service",
+        description=description,
+        version=VERSION,
+        lifespan=lifespan,
+        openapi_url=f"{settings.fhir_base_path}/openapi.json",
+        docs_url=f"{settings.fhir_base_path}/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.registry = registry
+    app.add_exception_handler(FhirError, _fhir_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(AccessLogMiddleware)
+    instrument_app(app)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz(request: Request) -> Response:
+        """Readiness: the database answers and its schema is migrated."""
+        try:
+            await request.app.state.database.ping()
+        except Exception as exc:  # any failure means "not ready", with the reason logged
+            log.warning("not ready", extra={"error_type": type(exc).__name__})
+            return _error_response(unavailable("The database is not available or not migrated"))
+        return Response(content=b'{"status":"ready"}', media_type="application/json")
+
+    app.include_router(fhir_router(registry), prefix=settings.fhir_base_path)
+    return app

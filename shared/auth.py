@@ -1,0 +1,77 @@
+"""Who is calling: the request principal, attached to every request, and SMART v2 scopes.
+
+Every FHIR interaction asks the principal once (`Principal.require`) before it touches
+data -- including each entry of a Bundle -- so that authorization has one place to live.
+Until SMART Backend Services arrive, development runs accept one documented credential
+(`DEV_AUTH_TOKEN`, default `dev-token`) that acts as an all-access development client;
+outside development that credential is refused.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
+
+from shared.fhir.outcomes import forbidden, unauthorized
+
+Interaction = Literal["c", "r", "u", "d", "s"]
+_V2_SCOPE = re.compile(r"^(patient|user|system)/(\*|[A-Z][A-Za-z]+)\.([cruds]+)$")
+_V1_SCOPE = re.compile(r"^(patient|user|system)/(\*|[A-Z][A-Za-z]+)\.(read|write|\*)$")
+_V1_ACTIONS = {"read": "rs", "write": "cud", "*": "cruds"}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller of one request."""
+
+    client_id: str
+    scopes: frozenset[str]
+    organization: str | None = None  # "Organization/<id>" the client acts for
+    fhir_user: str | None = None  # e.g. "Practitioner/<id>" for a user token
+
+    def allows(self, resource_type: str, interaction: Interaction) -> bool:
+        """Whether any granted SMART scope (v2 `.cruds` or v1 `.read/.write`) covers this."""
+        for scope in self.scopes:
+            match = _V2_SCOPE.match(scope)
+            if match:
+                actions = match[3]
+            else:
+                match = _V1_SCOPE.match(scope)
+                if not match:
+                    continue
+                actions = _V1_ACTIONS[match[3]]
+            if match[2] in ("*", resource_type) and interaction in actions:
+                return True
+        return False
+
+    def require(self, resource_type: str, interaction: Interaction) -> None:
+        if not self.allows(resource_type, interaction):
+            raise forbidden(f"The granted scopes do not allow this interaction on {resource_type}")
+
+
+DEV_PRINCIPAL = Principal(client_id="dev-client", scopes=frozenset({"system/*.cruds"}))
+
+
+async def authenticate(request: Request) -> Principal:
+    """The principal of this request, from its bearer token; 401 without a valid one."""
+    header = request.headers.get("authorization", "")
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer" or not credential:
+        raise unauthorized("A bearer token is required (Authorization: Bearer <token>)")
+    settings = request.app.state.settings
+    dev_token = settings.dev_auth_token.get_secret_value()
+    if settings.environment == "development" and hmac.compare_digest(
+        credential.strip().encode(), dev_token.encode()
+    ):
+        principal = DEV_PRINCIPAL
+    else:
+        raise unauthorized("The bearer token is not valid")
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

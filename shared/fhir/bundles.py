@@ -1,0 +1,281 @@
+"""Transaction and batch Bundles (https://hl7.org/fhir/R4/http.html#transaction).
+
+A transaction is atomic: every entry succeeds or nothing is written. Entries are processed
+in the order the specification gives -- DELETE, POST, PUT, GET -- and `urn:uuid:` fullUrls of
+created resources are replaced by the ids they receive before anything is written, so that
+entries may reference each other. Conditional references (`Patient?identifier=...`) are
+resolved by search. A batch runs each entry on its own, in a savepoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+from uuid import uuid4
+
+import orjson
+
+from shared.fhir.outcomes import FhirError, bad_request, multiple_matches, not_found
+from shared.fhir.references import iter_references
+from shared.fhir.rendering import searchset
+from shared.fhir.service import FhirService, WriteResult, format_instant
+
+_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+_STATUS_TEXT = {200: "200 OK", 201: "201 Created", 204: "204 No Content"}
+
+
+@dataclass(slots=True)
+class _Entry:
+    index: int
+    method: str
+    resource_type: str
+    resource_id: str | None
+    query: str | None
+    resource: Any
+    full_url: str | None
+    request: dict[str, Any]
+    assigned_id: str | None = None
+    response: dict[str, Any] = field(default_factory=dict)
+
+
+def _parse_entry(index: int, entry: Any, base_url: str) -> _Entry:
+    where = f"Bundle.entry[{index}]"
+    if not isinstance(entry, dict) or not isinstance(entry.get("request"), dict):
+        raise bad_request("Every entry needs a request", f"{where}.request")
+    request = entry["request"]
+    method = str(request.get("method", "")).upper()
+    url = request.get("url")
+    if method not in _ORDER or not isinstance(url, str) or not url:
+        raise bad_request("request.method and request.url are required", f"{where}.request")
+    url = url.removeprefix(base_url + "/")
+    path, _, query = url.partition("?")
+    parts = [p for p in path.split("/") if p]
+    if not parts:
+        raise bad_request("request.url must name a resource type", f"{where}.request.url")
+    resource = entry.get("resource")
+    if method in ("POST", "PUT") and not isinstance(resource, dict):
+        raise bad_request(f"A {method} entry needs a resource", f"{where}.resource")
+    return _Entry(
+        index=index,
+        method=method,
+        resource_type=parts[0],
+        resource_id=parts[1] if len(parts) > 1 else None,
+        query=query or None,
+        resource=resource,
+        full_url=entry.get("fullUrl"),
+        request=request,
+    )
+
+
+def parse_bundle(body: Any, base_url: str) -> tuple[str, list[_Entry]]:
+    if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+        raise bad_request("POST to the base URL takes a Bundle", "Bundle")
+    bundle_type = body.get("type")
+    if bundle_type not in ("transaction", "batch"):
+        raise bad_request("Bundle.type must be transaction or batch", "Bundle.type")
+    entries = body.get("entry") or []
+    if not isinstance(entries, list):
+        raise bad_request("Bundle.entry must be a list", "Bundle.entry")
+    return bundle_type, [_parse_entry(i, e, base_url) for i, e in enumerate(entries)]
+
+
+async def run_transaction(
+    fhir: FhirService, entries: list[_Entry], *, include_resources: bool
+) -> dict[str, Any]:
+    """Process a transaction inside the caller's database transaction (atomic)."""
+    await _assign_ids(fhir, entries)
+    _rewrite_references(entries)
+    await _resolve_conditional_references(fhir, entries)
+    for entry in sorted(entries, key=_processing_key(entries)):
+        try:
+            entry.response = await _execute(fhir, entry, include_resources)
+        except FhirError as exc:
+            raise exc.at(f"Bundle.entry[{entry.index}]") from None
+    return _response_bundle("transaction-response", entries)
+
+
+async def run_batch(
+    fhir: FhirService, entries: list[_Entry], *, include_resources: bool
+) -> dict[str, Any]:
+    """Process each entry independently; a failed entry reports its OperationOutcome."""
+    for entry in sorted(entries, key=lambda e: (_ORDER[e.method], e.index)):
+        try:
+            async with fhir.repository.session.begin_nested():
+                entry.response = await _execute(fhir, entry, include_resources)
+        except FhirError as exc:
+            entry.response = {
+                "status": str(exc.status),
+                "outcome": exc.at(f"Bundle.entry[{entry.index}]").outcome(),
+            }
+    return _response_bundle("batch-response", entries)
+
+
+async def _assign_ids(fhir: FhirService, entries: list[_Entry]) -> None:
+    """Give every POST its id up front: an existing match for conditional or re-sent
+    creates, a new id otherwise."""
+    for entry in entries:
+        if entry.method != "POST":
+            continue
+        condition = entry.request.get("ifNoneExist")
+        if condition:
+            try:
+                matches = await fhir.match_ids(entry.resource_type, condition)
+            except FhirError as exc:
+                raise exc.at(f"Bundle.entry[{entry.index}].request.ifNoneExist") from None
+            if len(matches) > 1:
+                raise multiple_matches("ifNoneExist matches more than one resource").at(
+                    f"Bundle.entry[{entry.index}].request.ifNoneExist"
+                )
+            if matches:
+                entry.assigned_id = matches[0].id
+                continue
+        definition = fhir.registry.get(entry.resource_type)
+        if definition and definition.unique_keys and isinstance(entry.resource, dict):
+            holder = await fhir.repository.identifier_owner(
+                entry.resource_type, definition.unique_keys(entry.resource)
+            )
+            if holder:
+                entry.assigned_id = holder
+                continue
+        entry.assigned_id = str(uuid4())
+
+
+def _rewrite_references(entries: list[_Entry]) -> None:
+    targets = {
+        e.full_url: f"{e.resource_type}/{e.assigned_id}"
+        for e in entries
+        if e.full_url and e.assigned_id
+    }
+    targets.update(
+        {
+            e.full_url: f"{e.resource_type}/{e.resource_id}"
+            for e in entries
+            if e.full_url and e.method == "PUT" and e.resource_id
+        }
+    )
+    for entry in entries:
+        if not isinstance(entry.resource, dict):
+            continue
+        for expression, element in iter_references(entry.resource, entry.resource_type):
+            text = element["reference"]
+            if text.startswith("urn:"):
+                if text not in targets:
+                    raise bad_request(
+                        "The reference names no fullUrl in this Bundle",
+                        f"Bundle.entry[{entry.index}].resource.{expression}",
+                    )
+                element["reference"] = targets[text]
+
+
+async def _resolve_conditional_references(fhir: FhirService, entries: list[_Entry]) -> None:
+    for entry in entries:
+        if not isinstance(entry.resource, dict):
+            continue
+        for expression, element in iter_references(entry.resource, entry.resource_type):
+            target_type, sep, query = element["reference"].partition("?")
+            if not sep:
+                continue
+            where = f"Bundle.entry[{entry.index}].resource.{expression}"
+            try:
+                matches = await fhir.match_ids(target_type, query)
+            except FhirError as exc:
+                raise exc.at(where) from None
+            if len(matches) != 1:
+                err = not_found if not matches else multiple_matches
+                raise err(f"The conditional reference matches {len(matches)} resources").at(where)
+            element["reference"] = f"{target_type}/{matches[0].id}"
+
+
+def _processing_key(entries: list[_Entry]) -> Any:
+    """Spec order by method; among POSTs, a resource before the ones that reference it."""
+    depth: dict[int, int] = {}
+    by_id = {e.assigned_id: e for e in entries if e.assigned_id}
+
+    def level(entry: _Entry, seen: frozenset[int]) -> int:
+        if entry.index in depth:
+            return depth[entry.index]
+        result = 0
+        if isinstance(entry.resource, dict) and entry.index not in seen:
+            for _, element in iter_references(entry.resource, entry.resource_type):
+                target = by_id.get(element["reference"].rpartition("/")[2])
+                if target is not None and target is not entry and target.method == "POST":
+                    result = max(result, level(target, seen | {entry.index}) + 1)
+        depth[entry.index] = result
+        return result
+
+    return lambda e: (_ORDER[e.method], level(e, frozenset()) if e.method == "POST" else 0, e.index)
+
+
+async def _execute(fhir: FhirService, entry: _Entry, include_resources: bool) -> dict[str, Any]:
+    rtype, rid, query = entry.resource_type, entry.resource_id, entry.query
+    if entry.method == "POST":
+        result = await fhir.create(rtype, entry.resource, assigned_id=entry.assigned_id)
+        return _write_response(result, include_resources)
+    if entry.method == "PUT":
+        if_match = entry.request.get("ifMatch")
+        if rid:
+            return _write_response(
+                await fhir.update(rtype, rid, entry.resource, if_match=if_match),
+                include_resources,
+            )
+        if query:
+            return _write_response(
+                await fhir.conditional_update(rtype, query, entry.resource, if_match=if_match),
+                include_resources,
+            )
+        raise bad_request("A PUT entry needs Type/id or Type?criteria")
+    if entry.method == "DELETE":
+        if rid:
+            await fhir.delete(rtype, rid, if_match=entry.request.get("ifMatch"))
+        elif query:
+            await fhir.conditional_delete(rtype, query)
+        else:
+            raise bad_request("A DELETE entry needs Type/id or Type?criteria")
+        return {"status": "204 No Content"}
+    if entry.method == "PATCH":
+        raise bad_request("PATCH is not supported in Bundles")
+    if rid:
+        stored = await fhir.read(rtype, rid)
+        return {
+            "status": "200 OK",
+            "etag": stored.etag,
+            "lastModified": format_instant(stored.last_updated),
+            "_resource": stored.content,
+        }
+    found = await fhir.search(rtype, parse_qsl(query or "", keep_blank_values=True))
+    bundle = searchset(found, base_url=fhir.base_url, resource_type=rtype)
+    return {"status": "200 OK", "_resource": bundle.decode()}
+
+
+def _write_response(result: WriteResult, include_resources: bool) -> dict[str, Any]:
+    stored = result.stored
+    response: dict[str, Any] = {
+        "status": _STATUS_TEXT[201 if result.created else 200],
+        "location": stored.versioned_path,
+        "etag": stored.etag,
+        "lastModified": format_instant(stored.last_updated),
+    }
+    if include_resources:
+        response["_resource"] = stored.content
+    return response
+
+
+def _response_bundle(bundle_type: str, entries: list[_Entry]) -> dict[str, Any]:
+    out = []
+    for entry in entries:
+        response = dict(entry.response)
+        content = response.pop("_resource", None)
+        item: dict[str, Any] = {}
+        if entry.full_url:
+            item["fullUrl"] = entry.full_url
+        if content is not None:
+            item["resource"] = orjson.loads(content)
+        item["response"] = response
+        out.append(item)
+    return {
+        "resourceType": "Bundle",
+        "id": str(uuid4()),
+        "type": bundle_type,
+        "entry": out,
+    }

@@ -1,0 +1,73 @@
+"""The CapabilityStatement, generated from what a service registers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.fhir.registry import Registry
+from shared.fhir.search.request import COMMON_PARAMS
+
+FHIR_VERSION = "4.0.1"
+_INTERACTIONS = (
+    "read",
+    "vread",
+    "update",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+)
+
+
+def capability_statement(
+    registry: Registry, *, base_url: str, software_version: str, date: str
+) -> dict[str, Any]:
+    resources = []
+    for definition in registry.definitions:
+        params = [
+            {"name": p.name, "type": p.type.value, "documentation": p.description}
+            | ({"definition": p.definition} if p.definition else {})
+            for p in (*COMMON_PARAMS.values(), *definition.search_params)
+        ]
+        resource: dict[str, Any] = {
+            "type": definition.type,
+            "profile": f"http://hl7.org/fhir/StructureDefinition/{definition.type}",
+            "interaction": [{"code": code} for code in _INTERACTIONS],
+            "versioning": "versioned-update",
+            "readHistory": True,
+            "updateCreate": False,
+            "conditionalCreate": True,
+            "conditionalRead": "not-supported",
+            "conditionalUpdate": True,
+            "conditionalDelete": "single",
+            "searchInclude": list(definition.includes),
+            "searchRevInclude": list(definition.revincludes),
+            "searchParam": params,
+        }
+        if definition.documentation:
+            resource["documentation"] = definition.documentation
+        resources.append(resource)
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": date,
+        "publisher": "Teleradiology platform",
+        "kind": "instance",
+        "software": {"name": f"teleradiology-{registry.service}", "version": software_version},
+        "implementation": {"description": f"{registry.service} service", "url": base_url},
+        "fhirVersion": FHIR_VERSION,
+        "format": ["application/fhir+json", "json"],
+        "rest": [
+            {
+                "mode": "server",
+                "security": {
+                    "cors": False,
+                    "description": "Bearer token required on every interaction except "
+                    "/metadata; in development the documented DEV_AUTH_TOKEN.",
+                },
+                "resource": resources,
+                "interaction": [{"code": "transaction"}, {"code": "batch"}],
+            }
+        ],
+    }

@@ -1,0 +1,130 @@
+"""What a service serves: its resource types, their search parameters, includes and rules.
+
+A service declares its `ResourceDefinition`s once; the REST API, the search indexes, the
+CapabilityStatement and the OpenAPI are all generated from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from shared.fhir.outcomes import not_found
+
+if TYPE_CHECKING:
+    from shared.fhir.storage.repository import FhirRepository, StoredResource
+
+
+class ParamType(StrEnum):
+    TOKEN = "token"
+    STRING = "string"
+    DATE = "date"
+    REFERENCE = "reference"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchParam:
+    """A search parameter over values found at `paths` (dotted JSON paths, lists flattened).
+
+    For a reference parameter, `targets` limits which referenced types are indexed: the
+    `patient` parameter of ServiceRequest indexes `subject` only where it is a Patient.
+    """
+
+    name: str
+    type: ParamType
+    paths: tuple[str, ...]
+    description: str
+    targets: tuple[str, ...] = ()
+    definition: str | None = None  # canonical URL of the SearchParameter, when standard
+
+
+class ResourceRules:
+    """Business rules a service adds on top of the generic REST behaviour (default: none)."""
+
+    async def prepare(
+        self,
+        resource: dict[str, Any],
+        *,
+        previous: dict[str, Any] | None,
+        repository: FhirRepository,
+    ) -> None:
+        """Check `resource` before it is written (raise a FhirError) and fill in defaults."""
+
+    async def find_resent(
+        self, resource: dict[str, Any], *, repository: FhirRepository
+    ) -> StoredResource | None:
+        """The stored resource that `resource` re-sends, when a create is a duplicate."""
+        return None
+
+
+@dataclass(frozen=True)
+class ResourceDefinition:
+    """A resource type served by a service."""
+
+    type: str
+    search_params: tuple[SearchParam, ...] = ()
+    # "_include" values allowed on a search of this type, e.g. "ServiceRequest:subject".
+    includes: tuple[str, ...] = ()
+    # "_revinclude" values allowed on a search of this type, e.g. "ImagingStudy:basedon".
+    revincludes: tuple[str, ...] = ()
+    rules: ResourceRules = field(default_factory=ResourceRules)
+    # Business identifiers kept unique: a create that re-sends one returns the holder.
+    unique_keys: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None
+    documentation: str = ""
+
+    def param(self, name: str) -> SearchParam | None:
+        for p in self.search_params:
+            if p.name == name:
+                return p
+        return None
+
+
+@dataclass(frozen=True)
+class Registry:
+    """All resource types one service serves."""
+
+    service: str
+    definitions: tuple[ResourceDefinition, ...]
+    _by_type: dict[str, ResourceDefinition] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_type", {d.type: d for d in self.definitions})
+
+    @property
+    def types(self) -> Iterable[str]:
+        return self._by_type.keys()
+
+    def get(self, resource_type: str) -> ResourceDefinition | None:
+        return self._by_type.get(resource_type)
+
+    def require(self, resource_type: str) -> ResourceDefinition:
+        definition = self._by_type.get(resource_type)
+        if definition is None:
+            raise not_found(f"Resource type '{resource_type}' is not served here")
+        return definition
+
+
+def token(name: str, *paths: str, description: str, definition: str | None = None) -> SearchParam:
+    return SearchParam(name, ParamType.TOKEN, paths, description, definition=definition)
+
+
+def string(name: str, *paths: str, description: str, definition: str | None = None) -> SearchParam:
+    return SearchParam(name, ParamType.STRING, paths, description, definition=definition)
+
+
+def date(name: str, *paths: str, description: str, definition: str | None = None) -> SearchParam:
+    return SearchParam(name, ParamType.DATE, paths, description, definition=definition)
+
+
+def reference(
+    name: str,
+    *paths: str,
+    targets: tuple[str, ...],
+    description: str,
+    definition: str | None = None,
+) -> SearchParam:
+    return SearchParam(
+        name, ParamType.REFERENCE, paths, description, targets=targets, definition=definition
+    )

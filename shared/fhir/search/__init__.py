@@ -1,0 +1,1 @@
+"""FHIR search: parsing, one module per index kind, and SQL assembly."""

@@ -1,0 +1,1 @@
+"""Versioned FHIR resource storage with extracted search indexes."""

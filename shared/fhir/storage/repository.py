@@ -1,0 +1,411 @@
+"""The SQL behind FHIR interactions: versioned rows, index rows, identifier claims.
+
+The repository only reads and writes; REST semantics (preconditions, validation, rules)
+live in `shared.fhir.service`. It never commits: the request edge does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Row, and_, delete, false, func, insert, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.fhir.outcomes import conflict
+from shared.fhir.registry import ResourceDefinition
+from shared.fhir.search.index import extract_index_rows
+from shared.fhir.search.query import Ordering, PageToken, count_query, page_query
+from shared.fhir.search.request import Include, SearchRequest
+from shared.fhir.storage.tables import (
+    INDEX_TABLES,
+    resource_versions,
+    resources,
+    search_date,
+    search_reference,
+    search_string,
+    search_token,
+    unique_identifier,
+)
+
+_COLUMNS = (
+    resources.c.pk,
+    resources.c.resource_type,
+    resources.c.id,
+    resources.c.version_id,
+    resources.c.last_updated,
+    resources.c.deleted,
+    resources.c.content,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResource:
+    """One version of a resource as stored; `content` is the JSON served to clients."""
+
+    pk: int
+    resource_type: str
+    id: str
+    version_id: int
+    last_updated: datetime
+    deleted: bool
+    content: str | None
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version_id}"'
+
+    @property
+    def versioned_path(self) -> str:
+        return f"{self.resource_type}/{self.id}/_history/{self.version_id}"
+
+    def resource(self) -> dict[str, Any]:
+        if self.content is None:
+            return {}
+        loaded: dict[str, Any] = orjson.loads(self.content)
+        return loaded
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> StoredResource:
+        """From a row whose first columns are those of `_COLUMNS`, in that order."""
+        return cls(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    seq: int
+    stored: StoredResource
+    method: str
+
+
+class FhirRepository:
+    """Reads and writes FHIR resources of the types in one service's registry."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @property
+    def dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    async def current(self, resource_type: str, resource_id: str) -> StoredResource | None:
+        """The current version, deleted or not; None if the id was never used."""
+        row = (
+            await self.session.execute(
+                select(*_COLUMNS).where(
+                    resources.c.resource_type == resource_type, resources.c.id == resource_id
+                )
+            )
+        ).first()
+        return StoredResource.from_row(row) if row else None
+
+    async def version(
+        self, resource_type: str, resource_id: str, version_id: int
+    ) -> StoredResource | None:
+        v = resource_versions.c
+        row = (
+            await self.session.execute(
+                select(
+                    v.resource_pk,
+                    v.resource_type,
+                    v.id,
+                    v.version_id,
+                    v.last_updated,
+                    v.deleted,
+                    v.content,
+                ).where(
+                    v.resource_type == resource_type,
+                    v.id == resource_id,
+                    v.version_id == version_id,
+                )
+            )
+        ).first()
+        return StoredResource.from_row(row) if row else None
+
+    async def existing(self, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (type, id) pairs name a current, undeleted resource."""
+        if not keys:
+            return set()
+        rows = await self.session.execute(
+            select(resources.c.resource_type, resources.c.id).where(
+                tuple_(resources.c.resource_type, resources.c.id).in_(list(keys)),
+                resources.c.deleted == false(),
+            )
+        )
+        return {(r[0], r[1]) for r in rows}
+
+    async def by_ids(self, resource_type: str, ids: Sequence[str]) -> list[StoredResource]:
+        if not ids:
+            return []
+        rows = await self.session.execute(
+            select(*_COLUMNS).where(
+                resources.c.resource_type == resource_type,
+                resources.c.id.in_(list(ids)),
+                resources.c.deleted == false(),
+            )
+        )
+        return [StoredResource.from_row(r) for r in rows]
+
+    # -- writes -------------------------------------------------------------------------
+
+    async def insert(
+        self,
+        definition: ResourceDefinition,
+        resource: dict[str, Any],
+        *,
+        last_updated: datetime,
+    ) -> StoredResource:
+        """Store version 1 of a new resource; `resource` already carries id and meta."""
+        content = orjson.dumps(resource).decode()
+        pk = (
+            await self.session.execute(
+                insert(resources)
+                .values(
+                    resource_type=definition.type,
+                    id=resource["id"],
+                    version_id=1,
+                    last_updated=last_updated,
+                    deleted=False,
+                    content=content,
+                )
+                .returning(resources.c.pk)
+            )
+        ).scalar_one()
+        stored = StoredResource(
+            pk, definition.type, resource["id"], 1, last_updated, False, content
+        )
+        await self._record_version(stored, "POST")
+        await self._write_index(definition, pk, resource)
+        return stored
+
+    async def replace(
+        self,
+        definition: ResourceDefinition,
+        previous: StoredResource,
+        resource: dict[str, Any] | None,
+        *,
+        last_updated: datetime,
+        method: str,
+    ) -> StoredResource:
+        """Write the next version of `previous` (a delete when `resource` is None)."""
+        content = orjson.dumps(resource).decode() if resource is not None else previous.content
+        version_id = previous.version_id + 1
+        deleted = resource is None
+        result = await self.session.execute(
+            update(resources)
+            .where(resources.c.pk == previous.pk, resources.c.version_id == previous.version_id)
+            .values(
+                version_id=version_id, last_updated=last_updated, deleted=deleted, content=content
+            )
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise conflict(
+                f"{previous.resource_type}/{previous.id} was changed by another request; retry"
+            )
+        stored = StoredResource(
+            previous.pk,
+            previous.resource_type,
+            previous.id,
+            version_id,
+            last_updated,
+            deleted,
+            content,
+        )
+        await self._record_version(stored, method)
+        for table in INDEX_TABLES:
+            await self.session.execute(delete(table).where(table.c.resource_pk == previous.pk))
+        if resource is not None:
+            await self._write_index(definition, previous.pk, resource)
+        return stored
+
+    async def _record_version(self, stored: StoredResource, method: str) -> None:
+        await self.session.execute(
+            insert(resource_versions).values(
+                resource_pk=stored.pk,
+                resource_type=stored.resource_type,
+                id=stored.id,
+                version_id=stored.version_id,
+                last_updated=stored.last_updated,
+                method=method,
+                deleted=stored.deleted,
+                content=None if stored.deleted else stored.content,
+            )
+        )
+
+    async def _write_index(
+        self, definition: ResourceDefinition, pk: int, resource: dict[str, Any]
+    ) -> None:
+        rows = extract_index_rows(definition, resource)
+        for table, table_rows in (
+            (search_token, rows.token),
+            (search_string, rows.string),
+            (search_date, rows.date),
+            (search_reference, rows.reference),
+        ):
+            if table_rows:
+                for row in table_rows:
+                    row["resource_pk"] = pk
+                await self.session.execute(insert(table), table_rows)
+
+    # -- business identifiers -----------------------------------------------------------
+
+    async def identifier_owner(
+        self, resource_type: str, keys: Sequence[tuple[str, str]]
+    ) -> str | None:
+        """The id of the resource that already holds any of these (system, value) keys."""
+        if not keys:
+            return None
+        u = unique_identifier.c
+        row = (
+            await self.session.execute(
+                select(u.resource_id)
+                .where(u.resource_type == resource_type, tuple_(u.system, u.value).in_(keys))
+                .limit(1)
+            )
+        ).first()
+        return row[0] if row else None
+
+    async def claim_identifiers(
+        self, resource_type: str, resource_id: str, keys: Sequence[tuple[str, str]]
+    ) -> str | None:
+        """Claim `keys` for `resource_id`; on a clash claim none and return the holder's id.
+
+        A concurrent claim of the same key waits for the other transaction, so exactly one
+        of two simultaneous identical orders wins.
+        """
+        await self.release_identifiers(resource_type, resource_id)
+        dialect_insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        for system, value in keys:
+            result = await self.session.execute(
+                dialect_insert(unique_identifier)
+                .values(
+                    resource_type=resource_type,
+                    system=system,
+                    value=value,
+                    resource_id=resource_id,
+                )
+                .on_conflict_do_nothing()
+                .returning(unique_identifier.c.resource_id)
+            )
+            if result.first() is None:
+                holder = await self.identifier_owner(resource_type, [(system, value)])
+                await self.release_identifiers(resource_type, resource_id)
+                return holder
+        return None
+
+    async def release_identifiers(self, resource_type: str, resource_id: str) -> None:
+        await self.session.execute(
+            delete(unique_identifier).where(
+                unique_identifier.c.resource_type == resource_type,
+                unique_identifier.c.resource_id == resource_id,
+            )
+        )
+
+    async def lock(self, key: str) -> None:
+        """Serialise writers on `key` for this transaction (PostgreSQL; SQLite is serial)."""
+        if self.dialect == "postgresql":
+            await self.session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+            )
+
+    # -- search and history -------------------------------------------------------------
+
+    async def search_page(
+        self,
+        resource_type: str,
+        request: SearchRequest,
+        order: Ordering,
+        token: PageToken | None,
+    ) -> list[Row[Any]]:
+        return list(await self.session.execute(page_query(resource_type, request, order, token)))
+
+    async def count(self, resource_type: str, request: SearchRequest) -> int:
+        return int((await self.session.execute(count_query(resource_type, request))).scalar_one())
+
+    async def included(
+        self, include: Include, source_pks: Sequence[int], served: set[str], limit: int
+    ) -> list[StoredResource]:
+        """Targets of `include` from the page's resources (only types stored here)."""
+        if not source_pks:
+            return []
+        r = search_reference.c
+        query = select(r.target_type, r.target_id).where(
+            r.resource_pk.in_(source_pks), r.param == include.param
+        )
+        if include.target_type:
+            query = query.where(r.target_type == include.target_type)
+        targets = {(t, i) for t, i in await self.session.execute(query.distinct()) if t in served}
+        found: list[StoredResource] = []
+        for target_type in sorted({t for t, _ in targets}):
+            ids = sorted(i for t, i in targets if t == target_type)[:limit]
+            found += await self.by_ids(target_type, ids)
+        return found[:limit]
+
+    async def revincluded(
+        self, include: Include, target_type: str, target_ids: Sequence[str], limit: int
+    ) -> list[StoredResource]:
+        """Resources of `include.source_type` whose `include.param` points at the page."""
+        if not target_ids:
+            return []
+        r = search_reference.c
+        referencing = select(r.resource_pk).where(
+            r.resource_type == include.source_type,
+            r.param == include.param,
+            r.target_type == target_type,
+            r.target_id.in_(target_ids),
+        )
+        rows = await self.session.execute(
+            select(*_COLUMNS)
+            .where(resources.c.pk.in_(referencing), resources.c.deleted == false())
+            .order_by(resources.c.pk)
+            .limit(limit)
+        )
+        return [StoredResource.from_row(row) for row in rows]
+
+    async def history(
+        self,
+        resource_type: str,
+        resource_id: str | None,
+        *,
+        since: datetime | None,
+        before_seq: int | None,
+        count: int,
+    ) -> list[HistoryEntry]:
+        """Versions newest first (one more than `count`, to tell whether more follow)."""
+        v = resource_versions.c
+        clauses = [v.resource_type == resource_type]
+        if resource_id is not None:
+            clauses.append(v.id == resource_id)
+        if since is not None:
+            clauses.append(v.last_updated >= since)
+        if before_seq is not None:
+            clauses.append(v.seq < before_seq)
+        rows = await self.session.execute(
+            select(
+                v.seq,
+                v.resource_pk,
+                v.resource_type,
+                v.id,
+                v.version_id,
+                v.last_updated,
+                v.deleted,
+                v.content,
+                v.method,
+            )
+            .where(and_(*clauses))
+            .order_by(v.seq.desc())
+            .limit(count + 1)
+        )
+        return [HistoryEntry(r[0], StoredResource.from_row(r[1:8]), r[8]) for r in rows]
+
+    async def history_total(self, resource_type: str, resource_id: str | None) -> int:
+        v = resource_versions.c
+        query = select(func.count()).where(v.resource_type == resource_type)
+        if resource_id is not None:
+            query = query.where(v.id == resource_id)
+        return int((await self.session.execute(query)).scalar_one())

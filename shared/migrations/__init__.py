@@ -1,0 +1,56 @@
+"""Alembic support shared by every service: the environment runner and the core schema."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from shared.fhir.storage.tables import metadata
+from shared.settings import ServiceSettings
+
+
+def database_url(service_name: str) -> str:
+    """The URL to migrate: one passed by the caller (tests), else the service's settings."""
+    url = context.config.attributes.get("database_url")
+    return url or ServiceSettings(service_name=service_name).resolved_database_url
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_online(url: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+def run_migrations(service_name: str) -> None:
+    """The body of each service's `migrations/env.py`."""
+    url = database_url(service_name)
+    if context.is_offline_mode():
+        context.configure(url=url, target_metadata=metadata, literal_binds=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    if url.startswith("sqlite"):
+        from pathlib import Path
+
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    asyncio.run(_run_online(url))

@@ -1,0 +1,79 @@
+"""Service settings from the environment (12-factor), refusing bad values at start-up.
+
+Every service reads the same variable names; each runs as its own process with its own
+environment. Unset, a service runs on an embedded SQLite file under `var/`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_TOKEN_DEFAULT = "dev-token"
+_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
+
+
+class ServiceSettings(BaseSettings):
+    """Settings shared by every service."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    service_name: str = Field(default="intake", pattern=r"^[a-z][a-z0-9-]{1,40}$")
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; postgresql:// or sqlite:// (default: var/<service>.db)",
+    )
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    fhir_base_path: str = Field(default="/fhir", pattern=r"^(/[A-Za-z0-9._-]+)*$")
+    public_base_url: str | None = Field(
+        default=None, description="External base URL of the FHIR API, when behind a proxy"
+    )
+    dev_auth_token: SecretStr = SecretStr(DEV_TOKEN_DEFAULT)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    search_default_count: int = Field(default=20, ge=1, le=1000)
+    search_max_count: int = Field(default=200, ge=1, le=1000)
+    include_max: int = Field(default=500, ge=1, le=5000)
+    max_request_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    otel_traces_exporter: Literal["none", "console", "otlp"] = "none"
+    otel_exporter_otlp_endpoint: str | None = None
+    seed_demo_data: bool = False
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value:
+            return value
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme not in _DRIVERS:
+            raise ValueError("DATABASE_URL must start with postgresql:// or sqlite://")
+        return f"{_DRIVERS[scheme]}://{rest}"
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("PUBLIC_BASE_URL must be an http(s) URL")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _safe_outside_development(self) -> ServiceSettings:
+        if self.search_default_count > self.search_max_count:
+            raise ValueError("SEARCH_DEFAULT_COUNT exceeds SEARCH_MAX_COUNT")
+        if self.environment == "production" and not self.database_url.startswith("postgresql"):
+            raise ValueError("production needs a PostgreSQL DATABASE_URL")
+        if self.otel_traces_exporter == "otlp" and not self.otel_exporter_otlp_endpoint:
+            raise ValueError("OTEL_TRACES_EXPORTER=otlp needs OTEL_EXPORTER_OTLP_ENDPOINT")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///var/{self.service_name}.db"
