@@ -1,0 +1,153 @@
+"""Fixtures shared by the whole suite: databases on SQLite and PostgreSQL, running apps.
+
+Every test that asks for `backend` runs twice, once per database. Databases are built by
+the services' Alembic migrations once per session; each test starts from empty tables
+(a fresh copy of the migrated SQLite file; TRUNCATE on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from shared.settings import ServiceSettings
+from tests.support.databases import (
+    postgres_database,
+    sqlite_copy,
+    sqlite_template,
+    truncate_all,
+)
+from tests.support.postgres import PostgresUnavailable, postgres_server
+
+DEV_TOKEN = "dev-token"
+AUTH = {"Authorization": f"Bearer {DEV_TOKEN}"}
+FHIR_JSON = "application/fhir+json"
+BASE = "http://testserver/fhir"
+
+
+def _app_factory(service: str) -> Callable[[ServiceSettings], FastAPI]:
+    module = __import__(f"services.{service}.app", fromlist=["create_app"])
+    factory: Callable[[ServiceSettings], FastAPI] = module.create_app
+    return factory
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    server = postgres_server()
+    try:
+        url = server.__enter__()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required under CI=true: {exc}")
+        pytest.skip(f"no PostgreSQL: {exc}")
+    try:
+        yield url
+    finally:
+        server.__exit__(None, None, None)
+
+
+def _blocking(function: Callable[..., Any], *args: Any) -> Any:
+    """Run set-up that uses asyncio.run (Alembic, database creation) off the test's loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(function, *args).result()
+
+
+class _Databases:
+    """Migrated databases per service, made on first use in this session."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.templates: dict[str, Path] = {}
+        self.postgres: dict[str, str] = {}
+
+    def sqlite(self, service: str, directory: Path) -> str:
+        if service not in self.templates:
+            self.templates[service] = _blocking(sqlite_template, self.tmp, service)
+        directory.mkdir(parents=True, exist_ok=True)
+        return sqlite_copy(self.templates[service], directory)
+
+    def postgresql(self, service: str, admin_url: str) -> str:
+        if service not in self.postgres:
+            suffix = os.environ.get("PYTEST_XDIST_WORKER", "main")
+            self.postgres[service] = _blocking(postgres_database, admin_url, service, suffix)
+        return self.postgres[service]
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> _Databases:
+    return _Databases(tmp_path_factory.mktemp("templates"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(
+    backend: str, databases: _Databases, tmp_path: Path, request: pytest.FixtureRequest
+) -> Callable[[str], str]:
+    """The URL of an empty, migrated database for a service, on this test's backend."""
+
+    def url_for(service: str) -> str:
+        if backend == "sqlite":
+            return databases.sqlite(service, tmp_path / service)
+        admin_url = request.getfixturevalue("postgres_admin_url")
+        return databases.postgresql(service, admin_url)
+
+    return url_for
+
+
+@pytest.fixture
+def make_settings(database_url: Callable[[str], str]) -> Callable[..., ServiceSettings]:
+    def settings_for(service: str, **overrides: Any) -> ServiceSettings:
+        return ServiceSettings(
+            service_name=service,
+            environment="development",
+            database_url=database_url(service),
+            dev_auth_token=DEV_TOKEN,
+            **overrides,
+        )
+
+    return settings_for
+
+
+async def start_app(service: str, settings: ServiceSettings) -> tuple[FastAPI, LifespanManager]:
+    app = _app_factory(service)(settings)
+    manager = LifespanManager(app)
+    await manager.__aenter__()
+    if settings.resolved_database_url.startswith("postgresql"):
+        await truncate_all(app.state.database.engine)
+    return app, manager
+
+
+@pytest.fixture
+async def intake_app(make_settings: Callable[..., ServiceSettings]) -> AsyncIterator[FastAPI]:
+    app, manager = await start_app("intake", make_settings("intake"))
+    try:
+        yield app
+    finally:
+        await manager.__aexit__(None, None, None)
+
+
+def client_for(app: FastAPI, *, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url=BASE,
+        headers=AUTH if headers is None else headers,
+    )
+
+
+@pytest.fixture
+async def client(intake_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An authenticated FHIR client of the intake service."""
+    async with client_for(intake_app) as http:
+        yield http

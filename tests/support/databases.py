@@ -1,0 +1,67 @@
+"""Test databases built by each service's Alembic migrations, reset between tests."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import asyncpg
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.fhir.storage.tables import metadata
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def migrate(service: str, url: str) -> None:
+    """Run `alembic upgrade head` for `service` against `url`."""
+    config = Config(str(ROOT / "services" / service / "alembic.ini"))
+    config.attributes["database_url"] = url
+    command.upgrade(config, "head")
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _recreate(admin_url: str, name: str) -> None:
+    connection = await asyncpg.connect(_asyncpg_dsn(admin_url))
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+def postgres_database(admin_url: str, service: str, suffix: str) -> str:
+    """A freshly migrated PostgreSQL database for `service`; returns its URL."""
+    name = f"test_{service}_{suffix}"
+    asyncio.run(_recreate(admin_url, name))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    migrate(service, url)
+    return url
+
+
+def sqlite_template(directory: Path, service: str) -> Path:
+    """A migrated SQLite file to copy for each test."""
+    path = directory / f"{service}-template.db"
+    migrate(service, f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+def sqlite_copy(template: Path, directory: Path) -> str:
+    target = directory / "test.db"
+    shutil.copyfile(template, target)
+    return f"sqlite+aiosqlite:///{target}"
+
+
+async def truncate_all(engine: AsyncEngine) -> None:
+    """Empty every table of the FHIR store (PostgreSQL), restarting sequences."""
+    names = ", ".join(t.name for t in metadata.sorted_tables)
+    async with engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
