@@ -40,8 +40,11 @@ def configure_logging(service: str, level: str) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
-    # uvicorn's access log prints full URLs (search parameters can hold PHI): ours doesn't.
+    # uvicorn's access log and httpx's request log print full URLs, and search parameters
+    # can hold PHI: ours logs the route template only.
     logging.getLogger("uvicorn.access").disabled = True
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True

@@ -35,7 +35,9 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     fhir_base_path: str = Field(default="/fhir", pattern=r"^(/[A-Za-z0-9._-]+)*$")
     public_base_url: str | None = Field(
-        default=None, description="External base URL of the FHIR API, when behind a proxy"
+        default=None,
+        description="External origin (scheme://host[:port]) behind a proxy; the FHIR base "
+        "is this plus FHIR_BASE_PATH",
     )
     dev_auth_token: SecretStr = SecretStr(DEV_TOKEN_DEFAULT)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -109,13 +109,13 @@ def database_url(
 @pytest.fixture
 def make_settings(database_url: Callable[[str], str]) -> Callable[..., ServiceSettings]:
     def settings_for(service: str, **overrides: Any) -> ServiceSettings:
-        return ServiceSettings(
-            service_name=service,
-            environment="development",
-            database_url=database_url(service),
-            dev_auth_token=DEV_TOKEN,
-            **overrides,
-        )
+        values: dict[str, Any] = {
+            "service_name": service,
+            "environment": "development",
+            "database_url": database_url(service),
+            "dev_auth_token": DEV_TOKEN,
+        }
+        return ServiceSettings(**(values | overrides))
 
     return settings_for
 

@@ -52,9 +52,8 @@ _FHIR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def base_url(request: Request) -> str:
     settings = request.app.state.settings
-    if settings.public_base_url:
-        return str(settings.public_base_url)
-    return str(request.base_url).rstrip("/") + settings.fhir_base_path
+    origin = settings.public_base_url or str(request.base_url).rstrip("/")
+    return f"{origin}{settings.fhir_base_path}"
 
 
 @asynccontextmanager

@@ -1,0 +1,270 @@
+"""Intake's business rules: what makes an imaging order and its study acceptable.
+
+A refused write answers 422 with an OperationOutcome naming the element at fault, and
+stores nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from services.intake.tests.builders import (
+    ACCESSION_SYSTEM,
+    accession,
+    count,
+    create,
+    facility_extension,
+    order,
+    ordering_setup,
+    patient,
+    placer,
+    study,
+    typed_identifier,
+)
+
+
+async def assert_refused(
+    client: httpx.AsyncClient, resource: dict[str, Any], expression: str
+) -> dict[str, Any]:
+    """POST `resource`; expect 422 naming `expression`, and nothing of its type stored."""
+    resource_type = resource["resourceType"]
+    before = await count(client, resource_type)
+    response = await client.post(f"/{resource_type}", json=resource)
+    assert response.status_code == 422, response.text
+    outcome: dict[str, Any] = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    issue = outcome["issue"][0]
+    assert issue["severity"] == "error"
+    assert issue["code"] == "business-rule"
+    assert expression in issue["expression"]
+    assert await count(client, resource_type) == before
+    return outcome
+
+
+async def put(client: httpx.AsyncClient, resource: dict[str, Any]) -> httpx.Response:
+    return await client.put(f"/{resource['resourceType']}/{resource['id']}", json=resource)
+
+
+# -- ServiceRequest --------------------------------------------------------------------
+
+
+async def test_a_complete_order_is_accepted_with_priority_routine_by_default(
+    client: httpx.AsyncClient,
+) -> None:
+    patient_ref, facility_ref = await ordering_setup(client)
+    stored = await create(client, order(patient_ref, facility_ref))
+    assert stored["priority"] == "routine"
+    read = (await client.get(f"/ServiceRequest/{stored['id']}")).json()
+    assert read["priority"] == "routine"
+    assert await count(client, "ServiceRequest", priority="routine") == 1
+
+
+async def test_a_given_priority_is_kept(client: httpx.AsyncClient) -> None:
+    patient_ref, facility_ref = await ordering_setup(client)
+    stored = await create(client, order(patient_ref, facility_ref, priority="stat"))
+    assert stored["priority"] == "stat"
+
+
+async def test_an_order_with_only_a_placer_number_is_accepted(client: httpx.AsyncClient) -> None:
+    patient_ref, facility_ref = await ordering_setup(client)
+    stored = await create(client, order(patient_ref, facility_ref, identifier=[placer("P-77")]))
+    assert stored["identifier"] == [placer("P-77")]
+
+
+@pytest.mark.parametrize(
+    "identifiers",
+    [
+        pytest.param(None, id="no-identifier"),
+        pytest.param(
+            [typed_identifier("MR", ACCESSION_SYSTEM, "ACC-1")], id="identifier-not-acsn-or-plac"
+        ),
+        pytest.param([{"system": ACCESSION_SYSTEM, "value": "ACC-1"}], id="untyped-identifier"),
+        pytest.param(
+            [{k: v for k, v in accession("ACC-1").items() if k != "system"}], id="no-system"
+        ),
+        pytest.param(
+            [{k: v for k, v in accession("ACC-1").items() if k != "value"}], id="no-value"
+        ),
+    ],
+)
+async def test_an_order_without_accession_or_placer_number_is_refused(
+    client: httpx.AsyncClient, identifiers: list[dict[str, Any]] | None
+) -> None:
+    patient_ref, facility_ref = await ordering_setup(client)
+    resource = order(patient_ref, facility_ref, identifier=identifiers)
+    await assert_refused(client, resource, "ServiceRequest.identifier")
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        pytest.param(None, id="no-subject"),
+        pytest.param({"reference": "Group/ward-3"}, id="group"),
+        pytest.param({"display": "Ana Rivera"}, id="display-only"),
+    ],
+)
+async def test_an_order_whose_subject_is_not_a_patient_is_refused(
+    client: httpx.AsyncClient, subject: dict[str, Any] | None
+) -> None:
+    _, facility_ref = await ordering_setup(client)
+    resource = order("Patient/unused", facility_ref, subject=subject)
+    await assert_refused(client, resource, "ServiceRequest.subject")
+
+
+async def test_an_order_without_exam_code_is_refused(client: httpx.AsyncClient) -> None:
+    patient_ref, facility_ref = await ordering_setup(client)
+    await assert_refused(
+        client, order(patient_ref, facility_ref, code=None), "ServiceRequest.code"
+    )
+
+
+@pytest.mark.parametrize(
+    "requester",
+    [
+        pytest.param(None, id="no-requester"),
+        pytest.param({"reference": "Practitioner/dr-lee"}, id="requester-practitioner"),
+    ],
+)
+async def test_an_order_without_ordering_facility_is_refused(
+    client: httpx.AsyncClient, requester: dict[str, Any] | None
+) -> None:
+    patient_ref, _ = await ordering_setup(client)
+    resource = order(patient_ref, "Organization/unused", requester=requester)
+    await assert_refused(client, resource, "ServiceRequest.requester")
+
+
+async def test_the_ordering_facility_may_come_in_the_extension(client: httpx.AsyncClient) -> None:
+    patient_ref, facility_ref = await ordering_setup(client)
+    resource = order(
+        patient_ref,
+        facility_ref,
+        requester={"reference": "Practitioner/dr-lee"},
+        extension=facility_extension(facility_ref),
+    )
+    stored = await create(client, resource)
+    assert stored["extension"] == facility_extension(facility_ref)
+    assert await count(client, "ServiceRequest", facility=facility_ref) == 1
+
+
+async def test_an_order_naming_an_unknown_patient_is_refused_and_reserves_no_accession(
+    client: httpx.AsyncClient,
+) -> None:
+    patient_ref, facility_ref = await ordering_setup(client)
+    await assert_refused(
+        client, order("Patient/no-such-patient", facility_ref), "ServiceRequest.subject"
+    )
+    # The refused order's accession number is still free for the corrected order.
+    stored = await create(client, order(patient_ref, facility_ref))
+    assert stored["subject"] == {"reference": patient_ref}
+
+
+@pytest.mark.parametrize("final_status", ["revoked", "completed"])
+async def test_a_finished_order_cannot_be_reactivated(
+    client: httpx.AsyncClient, final_status: str
+) -> None:
+    patient_ref, facility_ref = await ordering_setup(client)
+    stored = await create(client, order(patient_ref, facility_ref))
+    finished = await put(client, {**stored, "status": final_status})
+    assert finished.status_code == 200, finished.text
+
+    reactivated = await put(client, {**finished.json(), "status": "active"})
+    assert reactivated.status_code == 422, reactivated.text
+    assert "ServiceRequest.status" in reactivated.json()["issue"][0]["expression"]
+    current = (await client.get(f"/ServiceRequest/{stored['id']}")).json()
+    assert current["status"] == final_status
+    assert current["meta"]["versionId"] == "2"
+
+
+@pytest.mark.parametrize("status", ["active", "revoked", "completed"])
+async def test_any_order_may_be_marked_entered_in_error_and_then_stays_so(
+    client: httpx.AsyncClient, status: str
+) -> None:
+    patient_ref, facility_ref = await ordering_setup(client)
+    stored = await create(client, order(patient_ref, facility_ref, status=status))
+    corrected = await put(client, {**stored, "status": "entered-in-error"})
+    assert corrected.status_code == 200, corrected.text
+    assert corrected.json()["status"] == "entered-in-error"
+
+    revived = await put(client, {**corrected.json(), "status": "active"})
+    assert revived.status_code == 422, revived.text
+    assert "ServiceRequest.status" in revived.json()["issue"][0]["expression"]
+
+
+async def test_an_update_is_held_to_the_same_rules_as_a_create(client: httpx.AsyncClient) -> None:
+    patient_ref, facility_ref = await ordering_setup(client)
+    stored = await create(client, order(patient_ref, facility_ref))
+    without_code = {k: v for k, v in stored.items() if k != "code"}
+    response = await put(client, without_code)
+    assert response.status_code == 422, response.text
+    assert "ServiceRequest.code" in response.json()["issue"][0]["expression"]
+    current = (await client.get(f"/ServiceRequest/{stored['id']}")).json()
+    assert current["code"] == stored["code"]
+
+
+# -- ImagingStudy ----------------------------------------------------------------------
+
+
+async def test_a_study_based_on_a_known_order_is_accepted(client: httpx.AsyncClient) -> None:
+    patient_ref, facility_ref = await ordering_setup(client)
+    order_ref = f"ServiceRequest/{(await create(client, order(patient_ref, facility_ref)))['id']}"
+    await create(client, study(order_ref, patient_ref))
+    assert await count(client, "ImagingStudy", basedon=order_ref) == 1
+
+
+async def test_a_study_based_on_an_unknown_order_is_refused(client: httpx.AsyncClient) -> None:
+    patient_ref, _ = await ordering_setup(client)
+    resource = study("ServiceRequest/no-such-order", patient_ref)
+    await assert_refused(client, resource, "ImagingStudy.basedOn[0]")
+
+
+async def test_a_study_based_on_no_order_is_refused(client: httpx.AsyncClient) -> None:
+    patient_ref, _ = await ordering_setup(client)
+    await assert_refused(client, study(None, patient_ref), "ImagingStudy.basedOn")
+
+
+async def test_a_study_based_on_an_unknown_accession_number_is_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    patient_ref, _ = await ordering_setup(client)
+    resource = study(None, patient_ref, basedOn=[{"identifier": accession("ACC-UNKNOWN")}])
+    await assert_refused(client, resource, "ImagingStudy.basedOn[0].identifier")
+
+
+async def test_a_study_based_on_the_accession_number_gets_the_order_reference(
+    client: httpx.AsyncClient,
+) -> None:
+    patient_ref, facility_ref = await ordering_setup(client)
+    stored_order = await create(client, order(patient_ref, facility_ref, "ACC-3003"))
+    order_ref = f"ServiceRequest/{stored_order['id']}"
+    resource = study(None, patient_ref, basedOn=[{"identifier": accession("ACC-3003")}])
+    stored = await create(client, resource)
+    assert stored["basedOn"] == [{"identifier": accession("ACC-3003"), "reference": order_ref}]
+    assert await count(client, "ImagingStudy", basedon=order_ref) == 1
+
+
+async def test_a_cancelled_study_is_not_reactivated_but_may_be_entered_in_error(
+    client: httpx.AsyncClient,
+) -> None:
+    patient_ref, facility_ref = await ordering_setup(client)
+    order_ref = f"ServiceRequest/{(await create(client, order(patient_ref, facility_ref)))['id']}"
+    stored = await create(client, study(order_ref, patient_ref, status="cancelled"))
+
+    reactivated = await put(client, {**stored, "status": "available"})
+    assert reactivated.status_code == 422, reactivated.text
+    assert "ImagingStudy.status" in reactivated.json()["issue"][0]["expression"]
+    assert (await client.get(f"/ImagingStudy/{stored['id']}")).json()["status"] == "cancelled"
+
+    corrected = await put(client, {**stored, "status": "entered-in-error"})
+    assert corrected.status_code == 200, corrected.text
+    assert corrected.json()["status"] == "entered-in-error"
+
+
+async def test_a_patient_without_mrn_is_stored_as_sent(client: httpx.AsyncClient) -> None:
+    # No MRN means no re-send key: two such patients are two resources.
+    anonymous = {k: v for k, v in patient().items() if k != "identifier"}
+    first = await create(client, anonymous)
+    second = await create(client, anonymous)
+    assert first["id"] != second["id"]
