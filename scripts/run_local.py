@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import httpx  # noqa: E402
 from alembic import command  # noqa: E402
 from alembic.config import Config  # noqa: E402
 
@@ -79,6 +80,27 @@ def start(service: str) -> subprocess.Popen[bytes]:
     )
 
 
+def wait_until_ready(processes: dict[str, subprocess.Popen[bytes]], timeout: float = 90) -> bool:
+    """Poll each service's /readyz until all answer 200 (or one exits, or time runs out)."""
+    deadline = time.monotonic() + timeout
+    waiting = set(processes)
+    while waiting and time.monotonic() < deadline:
+        for service in sorted(waiting):
+            if processes[service].poll() is not None:
+                print(f"{service} exited with {processes[service].returncode}", flush=True)
+                return False
+            try:
+                ready = httpx.get(f"http://{HOST}:{PORTS[service]}/readyz", timeout=2)
+                if ready.status_code == 200:
+                    waiting.discard(service)
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.3)
+    if waiting:
+        print(f"not ready after {timeout:.0f} s: {', '.join(sorted(waiting))}", flush=True)
+    return not waiting
+
+
 def banner() -> str:
     base = f"http://{HOST}:{PORTS['intake']}/fhir"
     token = os.environ.get("DEV_AUTH_TOKEN", "dev-token")
@@ -108,8 +130,10 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    time.sleep(1.5)
-    print(banner(), flush=True)
+    if wait_until_ready(processes):
+        print(banner(), flush=True)
+    else:
+        stopping = True
     status = 0
     while not stopping:
         for service, process in processes.items():

@@ -141,8 +141,8 @@ def demo_bundle(now: datetime | None = None) -> dict[str, Any]:
         }
         entries.append(_post(f"urn:uuid:patient-{index}", patient))
     for index in range(16):
-        patient = index % len(PATIENTS)
-        key = FACILITIES[patient % len(FACILITIES)][0]
+        patient_index = index % len(PATIENTS)
+        key = FACILITIES[patient_index % len(FACILITIES)][0]
         cpt, display, modality = EXAMS[index % len(EXAMS)]
         authored = now - timedelta(minutes=17 * (16 - index))
         accession = f"ACC{240000 + index}"
@@ -164,7 +164,7 @@ def demo_bundle(now: datetime | None = None) -> dict[str, Any]:
                 }
             ],
             "code": {"coding": [{"system": CPT_SYSTEM, "code": cpt, "display": display}]},
-            "subject": {"reference": f"urn:uuid:patient-{patient}"},
+            "subject": {"reference": f"urn:uuid:patient-{patient_index}"},
             "requester": {"reference": f"urn:uuid:org-{key}"},
             "authoredOn": authored.isoformat(timespec="seconds"),
         }

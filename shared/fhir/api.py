@@ -28,7 +28,7 @@ from shared.fhir.http import (
     respond,
     version_headers,
 )
-from shared.fhir.outcomes import bad_request, information, not_found
+from shared.fhir.outcomes import bad_request, information, method_not_allowed, not_found
 from shared.fhir.registry import Registry
 from shared.fhir.search import date as date_search
 from shared.fhir.search.request import SearchLimits
@@ -102,6 +102,11 @@ async def _search_items(request: Request) -> list[tuple[str, str]]:
     return items
 
 
+def _is_natural(text: str) -> bool:
+    """ASCII digits within a 64-bit integer (what the database can compare against)."""
+    return text.isascii() and text.isdigit() and int(text) < 2**63
+
+
 def _history_window(request: Request) -> tuple[datetime | None, int | None, int]:
     settings = request.app.state.settings
     since_text = request.query_params.get("_since")
@@ -111,7 +116,7 @@ def _history_window(request: Request) -> tuple[datetime | None, int | None, int]
         since = date_search.parse_range(since_text)[0] if since_text else None
     except ValueError:
         raise bad_request("_since must be a FHIR instant", "_since") from None
-    if not count_text.isdigit() or (page is not None and not page.isdigit()):
+    if not _is_natural(count_text) or (page is not None and not _is_natural(page)):
         raise bad_request("_count and _page must be non-negative integers")
     return since, int(page) if page else None, min(int(count_text), settings.search_max_count)
 
@@ -131,7 +136,9 @@ async def _history(
             resource_type, resource_id, since=since, before_seq=before_seq, count=count
         )
         total = (
-            None if before_seq else await fhir.repository.history_total(resource_type, resource_id)
+            None
+            if before_seq
+            else await fhir.repository.history_total(resource_type, resource_id, since=since)
         )
     root = base_url(request)
     path = resource_type + (f"/{resource_id}" if resource_id else "") + "/_history"
@@ -139,7 +146,8 @@ async def _history(
     next_url = None
     if len(entries) > count:
         entries = entries[:count]
-        next_url = link_url(root, path, [*params, ("_page", str(entries[-1].seq))])
+        if entries:  # _count=0 asks for the total only
+            next_url = link_url(root, path, [*params, ("_page", str(entries[-1].seq))])
     body = rendering.history(
         entries,
         base_url=root,
@@ -259,12 +267,13 @@ def fhir_router(registry: Registry) -> APIRouter:
         return respond(request, statement)
 
     @router.post(
-        "/",
+        "",
         response_class=FhirResponse,
         tags=["system"],
         openapi_extra=_BODY,
         responses=_FHIR_RESPONSES,
     )
+    @router.post("/", response_class=FhirResponse, include_in_schema=False)
     async def bundle(request: Request, principal: CurrentPrincipal) -> Response:
         """A transaction (atomic) or batch Bundle."""
         body = parse_json(await read_body(request, request.app.state.settings.max_request_bytes))
@@ -283,8 +292,12 @@ def fhir_router(registry: Registry) -> APIRouter:
         methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
         include_in_schema=False,
     )
-    async def unknown(path: str) -> Response:
+    async def unknown(path: str, request: Request) -> Response:
         resource_type = path.split("/", 1)[0]
-        raise not_found(f"Resource type '{resource_type}' is not served here")
+        if registry.get(resource_type) is None:
+            raise not_found(f"Resource type '{resource_type}' is not served here")
+        if request.method == "GET":
+            raise not_found(f"No such {resource_type} endpoint")
+        raise method_not_allowed(f"{request.method} is not supported on this {resource_type} path")
 
     return router

@@ -9,7 +9,7 @@ resolved by search. A batch runs each entry on its own, in a savepoint.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl
 from uuid import uuid4
@@ -20,6 +20,7 @@ from shared.fhir.outcomes import FhirError, bad_request, multiple_matches, not_f
 from shared.fhir.references import iter_references
 from shared.fhir.rendering import searchset
 from shared.fhir.service import FhirService, WriteResult, format_instant
+from shared.fhir.storage.repository import StoredResource
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 _STATUS_TEXT = {200: "200 OK", 201: "201 Created", 204: "204 No Content"}
@@ -36,6 +37,8 @@ class _Entry:
     full_url: str | None
     request: dict[str, Any]
     assigned_id: str | None = None
+    matched: StoredResource | None = None  # what a conditional create found
+    stored_id: str | None = None  # the id a POST was answered with
     response: dict[str, Any] = field(default_factory=dict)
 
 
@@ -91,7 +94,9 @@ async def run_transaction(
         try:
             entry.response = await _execute(fhir, entry, include_resources)
         except FhirError as exc:
-            raise exc.at(f"Bundle.entry[{entry.index}]") from None
+            raise _entry_error(exc, entry) from None
+        if entry.stored_id not in (None, entry.assigned_id):
+            _repoint(entries, entry)
     return _response_bundle("transaction-response", entries)
 
 
@@ -106,7 +111,7 @@ async def run_batch(
         except FhirError as exc:
             entry.response = {
                 "status": str(exc.status),
-                "outcome": exc.at(f"Bundle.entry[{entry.index}]").outcome(),
+                "outcome": _entry_error(exc, entry).outcome(),
             }
     return _response_bundle("batch-response", entries)
 
@@ -128,7 +133,7 @@ async def _assign_ids(fhir: FhirService, entries: list[_Entry]) -> None:
                     f"Bundle.entry[{entry.index}].request.ifNoneExist"
                 )
             if matches:
-                entry.assigned_id = matches[0].id
+                entry.assigned_id, entry.matched = matches[0].id, matches[0]
                 continue
         definition = fhir.registry.get(entry.resource_type)
         if definition and definition.unique_keys and isinstance(entry.resource, dict):
@@ -139,6 +144,29 @@ async def _assign_ids(fhir: FhirService, entries: list[_Entry]) -> None:
                 entry.assigned_id = holder
                 continue
         entry.assigned_id = str(uuid4())
+
+
+def _bundle_path(entry: _Entry, expression: str) -> str:
+    """Where `expression` (rooted at the resource type, e.g. `Patient.gender`) lies in the
+    submitted Bundle: `Bundle.entry[3].resource.gender`."""
+    head = entry.resource_type
+    if expression == head or expression.startswith((f"{head}.", f"{head}[")):
+        expression = "resource" + expression[len(head) :]
+    return f"Bundle.entry[{entry.index}].{expression}"
+
+
+def _entry_error(exc: FhirError, entry: _Entry) -> FhirError:
+    """`exc` with every expression pointing into the Bundle at `entry` (the entry itself
+    when an issue names no element)."""
+    root = f"Bundle.entry[{entry.index}]"
+    exc.issues = [
+        replace(
+            issue,
+            expression=tuple(_bundle_path(entry, e) for e in issue.expression) or (root,),
+        )
+        for issue in exc.issues
+    ]
+    return exc
 
 
 def _rewrite_references(entries: list[_Entry]) -> None:
@@ -163,7 +191,7 @@ def _rewrite_references(entries: list[_Entry]) -> None:
                 if text not in targets:
                     raise bad_request(
                         "The reference names no fullUrl in this Bundle",
-                        f"Bundle.entry[{entry.index}].resource.{expression}",
+                        _bundle_path(entry, expression),
                     )
                 element["reference"] = targets[text]
 
@@ -176,7 +204,7 @@ async def _resolve_conditional_references(fhir: FhirService, entries: list[_Entr
             target_type, sep, query = element["reference"].partition("?")
             if not sep:
                 continue
-            where = f"Bundle.entry[{entry.index}].resource.{expression}"
+            where = _bundle_path(entry, expression)
             try:
                 matches = await fhir.match_ids(target_type, query)
             except FhirError as exc:
@@ -185,6 +213,19 @@ async def _resolve_conditional_references(fhir: FhirService, entries: list[_Entr
                 err = not_found if not matches else multiple_matches
                 raise err(f"The conditional reference matches {len(matches)} resources").at(where)
             element["reference"] = f"{target_type}/{matches[0].id}"
+
+
+def _repoint(entries: list[_Entry], created: _Entry) -> None:
+    """Point the entries still to run at the resource a POST was answered with, when that
+    is not the id assigned up front: a concurrent request stored the same patient, order
+    or study (same business identifier) in between, and the create returned that one."""
+    assigned = f"{created.resource_type}/{created.assigned_id}"
+    for entry in entries:
+        if entry.response or not isinstance(entry.resource, dict):
+            continue
+        for _, element in iter_references(entry.resource, entry.resource_type):
+            if element["reference"] == assigned:
+                element["reference"] = f"{created.resource_type}/{created.stored_id}"
 
 
 def _processing_key(entries: list[_Entry]) -> Any:
@@ -210,7 +251,18 @@ def _processing_key(entries: list[_Entry]) -> Any:
 async def _execute(fhir: FhirService, entry: _Entry, include_resources: bool) -> dict[str, Any]:
     rtype, rid, query = entry.resource_type, entry.resource_id, entry.query
     if entry.method == "POST":
-        result = await fhir.create(rtype, entry.resource, assigned_id=entry.assigned_id)
+        if entry.matched is not None:
+            result = WriteResult(entry.matched, created=False, resent=True)
+        else:
+            # ifNoneExist is checked (again) here: a batch matches nothing up front, and in
+            # a transaction a concurrent create may have landed since; `_repoint` follows it.
+            result = await fhir.create(
+                rtype,
+                entry.resource,
+                if_none_exist=entry.request.get("ifNoneExist"),
+                assigned_id=entry.assigned_id,
+            )
+        entry.stored_id = result.stored.id
         return _write_response(result, include_resources)
     if entry.method == "PUT":
         if_match = entry.request.get("ifMatch")

@@ -63,7 +63,12 @@ def response_media_type(request: Request) -> str:
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The request body, after checking its media type (415) and size (413)."""
+    """The request body, after checking its media type (415) and size (413).
+
+    The answer's media type (406) is checked first too: a write must not be stored and
+    then answered with an error the client may retry.
+    """
+    response_media_type(request)
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in _JSON_MEDIA:
         raise unsupported_media_type("Send FHIR resources as application/fhir+json")

@@ -55,6 +55,8 @@ def searchset(result: SearchResult, *, base_url: str, resource_type: str) -> byt
     entries = [_match(s, base_url, "match") for s in result.matches]
     entries += [_match(s, base_url, "include") for s in result.included]
     head = _bundle_head("searchset", result.total, links)
+    if not entries:  # FHIR JSON has no empty arrays: no matches means no `entry`
+        return head + b"}"
     return head + b',"entry":[' + b",".join(entries) + b"]}"
 
 

@@ -35,6 +35,8 @@ from shared.fhir.search.request import SearchLimits, parse_search
 from shared.fhir.storage.repository import FhirRepository, StoredResource
 from shared.fhir.validation import validate_resource
 
+_MAX_VERSION_ID = 2**31 - 1  # versions are stored as 32-bit INTEGERs
+
 
 def now_utc() -> datetime:
     """The server's clock at millisecond precision (what meta.lastUpdated shows)."""
@@ -101,7 +103,7 @@ class FhirService:
         self.principal.require(resource_type, "r")
         stored = (
             await self.repository.version(resource_type, resource_id, int(version))
-            if version.isdigit()
+            if version.isascii() and version.isdigit() and int(version) <= _MAX_VERSION_ID
             else None
         )
         if stored is None:
@@ -200,7 +202,7 @@ class FhirService:
                 "The resource id must be present and equal the id in the URL",
                 f"{resource_type}.id",
             )
-        previous = await self.repository.current(resource_type, resource_id)
+        previous = await self.repository.current(resource_type, resource_id, for_update=True)
         if previous is None:
             raise method_not_allowed(
                 f"{resource_type}/{resource_id} does not exist and ids are assigned by "
@@ -269,7 +271,7 @@ class FhirService:
         """Soft-delete (history kept); None when already deleted."""
         definition = self.registry.require(resource_type)
         self.principal.require(resource_type, "d")
-        previous = await self.repository.current(resource_type, resource_id)
+        previous = await self.repository.current(resource_type, resource_id, for_update=True)
         if previous is None:
             raise not_found(f"{resource_type}/{resource_id} is not known")
         expected = parse_etag(if_match)

@@ -38,7 +38,7 @@ def _resource_pk(table: str) -> list[SchemaItem]:
     ]
 
 
-def _scoped(table: str, *columns: sa.Column[object]) -> list[SchemaItem]:
+def _scoped(table: str, *columns: sa.Column[Any]) -> list[SchemaItem]:
     return [
         *_resource_pk(table),
         sa.Column("resource_type", sa.String(64), nullable=False),

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.settings import ServiceSettings
-from tests.conftest import AUTH, client_for, start_app
+from tests.fixtures import AUTH, client_for, start_app
 
 
 def test_database_url_is_normalised_to_async_drivers() -> None:

@@ -107,7 +107,10 @@ def study(
         "series": [
             {
                 "uid": f"{uid}.1",
-                "modality": {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "CT"},
+                "modality": {
+                    "system": "http://dicom.nema.org/resources/ontology/DCM",
+                    "code": "CT",
+                },
                 "numberOfInstances": 120,
             }
         ],

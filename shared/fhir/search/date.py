@@ -117,6 +117,36 @@ def range_condition(
             return high <= q_low
 
 
+def instant_condition(
+    moment: ColumnElement[Any], text: str, *, expression: str
+) -> ColumnElement[bool]:
+    """SQL matching a stored instant (e.g. meta.lastUpdated) against one prefixed value.
+
+    An instant is a point, not a range: treating it as the empty range [t, t) would make
+    `ge<t>` miss the resource last updated at t and `eb<t>` match it.
+    """
+    prefix, value = split_prefix(text)
+    try:
+        q_low, q_high = parse_range(value)
+    except (ValueError, OverflowError):
+        raise bad_request(
+            f"'{expression}' needs a FHIR date, e.g. ge2026-01-31", expression
+        ) from None
+    match prefix:
+        case "eq":
+            return and_(moment >= q_low, moment < q_high)
+        case "ne":
+            return not_(and_(moment >= q_low, moment < q_high))
+        case "lt" | "eb":
+            return moment < q_low
+        case "gt" | "sa":
+            return moment >= q_high
+        case "le":
+            return moment < q_high
+        case _:  # "ge"
+            return moment >= q_low
+
+
 def any_condition(
     low: ColumnElement[Any], high: ColumnElement[Any], values: list[str], *, expression: str
 ) -> ColumnElement[bool]:

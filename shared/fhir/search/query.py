@@ -49,12 +49,7 @@ def criterion_clause(resource_type: str, criterion: Criterion) -> ColumnElement[
     if param.name == "_lastUpdated":
         return or_(
             *(
-                date.range_condition(
-                    resources.c.last_updated,
-                    resources.c.last_updated,
-                    v,
-                    expression=criterion.expression,
-                )
+                date.instant_condition(resources.c.last_updated, v, expression=criterion.expression)
                 for v in criterion.values
             )
         )
@@ -140,15 +135,25 @@ class PageToken:
             raw = payload["v"]
             if payload["q"] != fingerprint or len(raw) != len(kinds):
                 raise ValueError
-            values = tuple(
-                datetime.fromisoformat(v) if kind == "date" else v
-                for v, kind in zip(raw, kinds, strict=True)
-            )
+            values = tuple(_token_value(v, kind) for v, kind in zip(raw, kinds, strict=True))
             return cls(values, bool(payload["f"]))
         except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
             raise bad_request(
                 "The page token is invalid or belongs to another search", "_page"
             ) from None
+
+
+def _token_value(value: Any, kind: str) -> Any:
+    """A sort value from a page token, refused unless of its column's type: tokens are not
+    signed, and a mistyped value must be a 400, not a database error."""
+    if kind == "date":
+        return datetime.fromisoformat(value)
+    if kind == "pk":
+        if type(value) is not int or not 0 <= value < 2**63:
+            raise ValueError
+    elif not isinstance(value, str) or "\x00" in value:
+        raise ValueError
+    return value
 
 
 def fingerprint(resource_type: str, request: SearchRequest) -> str:
@@ -161,14 +166,14 @@ def fingerprint(resource_type: str, request: SearchRequest) -> str:
 class Ordering:
     expressions: list[ColumnElement[Any]]
     descending: list[bool]
-    kinds: list[str]  # "date" values are datetimes and need converting from page tokens
+    kinds: list[str]  # "date" (datetimes in page tokens), "scalar" (strings) or "pk"
 
 
 def ordering(resource_type: str, request: SearchRequest) -> Ordering:
     keys = list(request.sort)
     exprs = [_sort_expression(resource_type, k) for k in keys] + [resources.c.pk]
     descending = [k.descending for k in keys] + [False]
-    kinds = ["date" if k.param.type is ParamType.DATE else "scalar" for k in keys] + ["scalar"]
+    kinds = ["date" if k.param.type is ParamType.DATE else "scalar" for k in keys] + ["pk"]
     return Ordering(exprs, descending, kinds)
 
 

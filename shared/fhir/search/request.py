@@ -91,7 +91,7 @@ def split_values(text: str) -> tuple[str, ...]:
 
 
 def _parse_int(name: str, text: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise bad_request(f"'{name}' must be a non-negative integer", name)
     return int(text)
 
@@ -127,7 +127,8 @@ def parse_search(
             continue
         if name in CONTROL_PARAMS:
             _apply_control(definition, request, name, raw, limits)
-            request.link_params.append((key, raw))
+            # The links state the page size used, which the server maximum may have capped.
+            request.link_params.append((key, str(request.count) if name == "_count" else raw))
             continue
         param = COMMON_PARAMS.get(name) or definition.param(name)
         if param is None or (modifier and not _modifier_ok(param, modifier)):
@@ -161,14 +162,16 @@ def _apply_control(
         request.sort = [_sort_key(definition, part) for part in raw.split(",") if part]
     elif name == "_include":
         include = _parse_include(raw, name)
+        param = definition.param(include.param)
+        targets = param.targets if param else ()
         if include.source_type != definition.type or str(include) not in _allowed(
-            definition.includes, include
+            definition.includes, include, targets
         ):
             raise not_supported(f"_include={raw} is not supported on {definition.type}", name)
         request.includes.append(include)
     elif name == "_revinclude":
         include = _parse_include(raw, name)
-        if str(include) not in _allowed(definition.revincludes, include):
+        if str(include) not in _allowed(definition.revincludes, include, (definition.type,)):
             raise not_supported(f"_revinclude={raw} is not supported on {definition.type}", name)
         request.revincludes.append(include)
     elif name == "_summary":
@@ -184,10 +187,13 @@ def _apply_control(
         raise not_supported(f"'{name}' is not supported", name)
 
 
-def _allowed(declared: tuple[str, ...], include: Include) -> set[str]:
-    """Declared pairs, each also allowed with its explicit target type."""
+def _allowed(declared: tuple[str, ...], include: Include, targets: tuple[str, ...]) -> set[str]:
+    """Declared pairs, each also allowed with an explicit target type among `targets` (the
+    types the parameter can point to, any when empty; for _revinclude, the type searched)."""
     allowed = set(declared)
-    if include.target_type and f"{include.source_type}:{include.param}" in declared:
+    pair = f"{include.source_type}:{include.param}"
+    target_ok = not targets or include.target_type in targets
+    if include.target_type and target_ok and pair in declared:
         allowed.add(str(include))
     return allowed
 

@@ -93,15 +93,18 @@ class FhirRepository:
     def dialect(self) -> str:
         return self.session.get_bind().dialect.name
 
-    async def current(self, resource_type: str, resource_id: str) -> StoredResource | None:
-        """The current version, deleted or not; None if the id was never used."""
-        row = (
-            await self.session.execute(
-                select(*_COLUMNS).where(
-                    resources.c.resource_type == resource_type, resources.c.id == resource_id
-                )
-            )
-        ).first()
+    async def current(
+        self, resource_type: str, resource_id: str, *, for_update: bool = False
+    ) -> StoredResource | None:
+        """The current version, deleted or not; None if the id was never used.
+
+        `for_update` locks the row until commit (PostgreSQL; SQLite writers are serial), so
+        that a concurrent writer checks its If-Match against the version it will replace.
+        """
+        query = select(*_COLUMNS).where(
+            resources.c.resource_type == resource_type, resources.c.id == resource_id
+        )
+        row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
         return StoredResource.from_row(row) if row else None
 
     async def version(
@@ -403,9 +406,14 @@ class FhirRepository:
         )
         return [HistoryEntry(r[0], StoredResource.from_row(r[1:8]), r[8]) for r in rows]
 
-    async def history_total(self, resource_type: str, resource_id: str | None) -> int:
+    async def history_total(
+        self, resource_type: str, resource_id: str | None, *, since: datetime | None = None
+    ) -> int:
+        """How many versions `history` would list over all its pages."""
         v = resource_versions.c
         query = select(func.count()).where(v.resource_type == resource_type)
         if resource_id is not None:
             query = query.where(v.id == resource_id)
+        if since is not None:
+            query = query.where(v.last_updated >= since)
         return int((await self.session.execute(query)).scalar_one())

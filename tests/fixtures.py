@@ -1,4 +1,5 @@
-"""Fixtures shared by the whole suite: databases on SQLite and PostgreSQL, running apps.
+"""Fixtures shared by the whole suite (loaded by the root conftest.py): databases on SQLite
+and PostgreSQL, running apps.
 
 Every test that asks for `backend` runs twice, once per database. Databases are built by
 the services' Alembic migrations once per session; each test starts from empty tables

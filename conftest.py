@@ -1,0 +1,3 @@
+"""The suite's shared fixtures (tests/fixtures.py), visible to tests/ and services/*/tests/."""
+
+pytest_plugins = ["tests.fixtures"]

@@ -1,0 +1,191 @@
+"""An EHR re-sending what it already sent creates nothing new.
+
+EHR interfaces retry on timeouts and replay whole messages; intake answers a re-sent
+order (same accession/placer number), patient (same MRN) or study (same Study Instance
+UID) with the stored resource and 200, whether it comes alone, in a transaction, or many
+times at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from services.intake.tests.builders import (
+    ACCESSION_SYSTEM,
+    MRN_SYSTEM,
+    NPI_SYSTEM,
+    count,
+    create,
+    facility,
+    order,
+    ordering_setup,
+    patient,
+    study,
+)
+from tests.fixtures import client_for
+
+
+async def test_a_resent_order_returns_the_stored_one_and_creates_nothing(
+    client: httpx.AsyncClient,
+) -> None:
+    patient_ref, facility_ref = await ordering_setup(client)
+    first = await create(client, order(patient_ref, facility_ref, "ACC-5001"))
+
+    again = await client.post("/ServiceRequest", json=order(patient_ref, facility_ref, "ACC-5001"))
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == first["id"]
+    assert again.json()["meta"]["versionId"] == "1"
+    assert again.headers["Location"].endswith(f"/ServiceRequest/{first['id']}/_history/1")
+    assert await count(client, "ServiceRequest", identifier=f"{ACCESSION_SYSTEM}|ACC-5001") == 1
+    assert await count(client, "ServiceRequest") == 1
+
+
+async def test_a_resent_patient_and_study_return_the_stored_ones(
+    client: httpx.AsyncClient,
+) -> None:
+    patient_ref, facility_ref = await ordering_setup(client)
+    order_ref = f"ServiceRequest/{(await create(client, order(patient_ref, facility_ref)))['id']}"
+    first_study = await create(client, study(order_ref, patient_ref))
+
+    resent_patient = await client.post("/Patient", json=patient())
+    assert resent_patient.status_code == 200, resent_patient.text
+    assert f"Patient/{resent_patient.json()['id']}" == patient_ref
+    resent_study = await client.post("/ImagingStudy", json=study(order_ref, patient_ref))
+    assert resent_study.status_code == 200, resent_study.text
+    assert resent_study.json()["id"] == first_study["id"]
+    assert await count(client, "Patient") == 1
+    assert await count(client, "ImagingStudy") == 1
+
+
+def order_transaction() -> dict[str, Any]:
+    """What an EHR sends for a new exam: patient, facility, order and study, linked by
+    urn:uuid fullUrls."""
+    urns = {
+        name: f"urn:uuid:0000000{i}-7d3c-4b5a-9f10-6a2b3c4d5e6f"
+        for i, name in enumerate(("patient", "facility", "order", "study"))
+    }
+    resources = {
+        "patient": patient(),
+        "facility": facility(npi="1730187795"),
+        "order": order(urns["patient"], urns["facility"], "ACC-6001"),
+        "study": study(urns["order"], urns["patient"], uid="1.2.840.113619.2.55.3.6001"),
+    }
+    entries: list[dict[str, Any]] = [
+        {
+            "fullUrl": urns[name],
+            "resource": resources[name],
+            "request": {"method": "POST", "url": resources[name]["resourceType"]},
+        }
+        for name in ("study", "order", "patient", "facility")
+    ]
+    # A facility has no re-send key of its own: the EHR creates it only if its NPI is new.
+    entries[3]["request"]["ifNoneExist"] = f"identifier={NPI_SYSTEM}|1730187795"
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+async def test_a_resent_transaction_creates_nothing_the_second_time(
+    client: httpx.AsyncClient,
+) -> None:
+    first = await client.post("", json=order_transaction())
+    assert first.status_code == 200, first.text
+    first_entries = first.json()["entry"]
+    assert [e["response"]["status"] for e in first_entries] == ["201 Created"] * 4
+    types = ("Patient", "Organization", "ServiceRequest", "ImagingStudy")
+    counts = {t: await count(client, t) for t in types}
+    assert counts == dict.fromkeys(types, 1)
+
+    second = await client.post("", json=order_transaction())
+    assert second.status_code == 200, second.text
+    second_entries = second.json()["entry"]
+    assert [e["response"]["status"] for e in second_entries] == ["200 OK"] * 4
+    for before, after in zip(first_entries, second_entries, strict=True):
+        assert after["response"]["location"] == before["response"]["location"]
+        assert after["resource"]["meta"]["versionId"] == "1"
+    assert {t: await count(client, t) for t in types} == counts
+    stored_study = second_entries[0]["resource"]
+    stored_order = second_entries[1]["resource"]
+    assert stored_study["basedOn"] == [{"reference": f"ServiceRequest/{stored_order['id']}"}]
+
+
+async def test_a_patient_sent_twice_in_one_transaction_is_one_patient(
+    client: httpx.AsyncClient,
+) -> None:
+    stored_facility = await create(client, facility())
+    facility_ref = f"Organization/{stored_facility['id']}"
+    first_urn = "urn:uuid:1f0e2d3c-4b5a-4697-8877-665544332211"
+    second_urn = "urn:uuid:1f0e2d3c-4b5a-4697-8877-665544332212"
+    entries = [
+        {"fullUrl": urn, "resource": patient(), "request": {"method": "POST", "url": "Patient"}}
+        for urn in (first_urn, second_urn)
+    ]
+    entries += [
+        {
+            "resource": order(urn, facility_ref, number),
+            "request": {"method": "POST", "url": "ServiceRequest"},
+        }
+        for urn, number in ((first_urn, "ACC-6101"), (second_urn, "ACC-6102"))
+    ]
+    response = await client.post(
+        "", json={"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    )
+    assert response.status_code == 200, response.text
+    first, second, *orders = (e["resource"] for e in response.json()["entry"])
+    assert second["id"] == first["id"]
+    assert [o["subject"] for o in orders] == [{"reference": f"Patient/{first['id']}"}] * 2
+    assert await count(client, "Patient") == 1
+
+
+async def test_identical_orders_sent_at_once_store_exactly_one(
+    intake_app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    patient_ref, facility_ref = await ordering_setup(client)
+    resource = order(patient_ref, facility_ref, "ACC-7001")
+
+    async def send() -> httpx.Response:
+        async with client_for(intake_app) as own_client:
+            return await own_client.post("/ServiceRequest", json=resource)
+
+    responses = await asyncio.gather(*(send() for _ in range(10)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] * 9 + [201], [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert await count(client, "ServiceRequest") == 1
+
+
+async def test_transactions_sharing_a_patient_sent_at_once_share_one_patient(
+    intake_app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    stored_facility = await create(client, facility())
+    facility_ref = f"Organization/{stored_facility['id']}"
+
+    def bundle(accession_number: str) -> dict[str, Any]:
+        patient_urn = "urn:uuid:5b0c6a7e-0d1f-4e35-8a55-0c0d5e8f9a01"
+        return {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {
+                    "resource": order(patient_urn, facility_ref, accession_number),
+                    "request": {"method": "POST", "url": "ServiceRequest"},
+                },
+                {
+                    "fullUrl": patient_urn,
+                    "resource": patient(),
+                    "request": {"method": "POST", "url": "Patient"},
+                },
+            ],
+        }
+
+    async def send(accession_number: str) -> httpx.Response:
+        async with client_for(intake_app) as own_client:
+            return await own_client.post("", json=bundle(accession_number))
+
+    responses = await asyncio.gather(*(send(f"ACC-80{i:02d}") for i in range(5)))
+    assert [r.status_code for r in responses] == [200] * 5, [r.text for r in responses]
+    assert await count(client, "Patient", identifier=f"{MRN_SYSTEM}|MRN-1001") == 1
+    patient_id = (await client.get("/Patient")).json()["entry"][0]["resource"]["id"]
+    assert await count(client, "ServiceRequest", subject=f"Patient/{patient_id}") == 5

@@ -1,0 +1,102 @@
+"""Searches the server cannot honour are refused with an OperationOutcome naming the cause,
+unless the client asks for lenient handling (FHIR R4 search 3.1.1.3)."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.shared.search.helpers import (
+    assert_outcome,
+    found,
+    ids_of,
+    named,
+    patients,
+    search,
+)
+
+
+async def test_unknown_parameter_is_refused_naming_it(client: httpx.AsyncClient) -> None:
+    response = await client.get("/Patient", params={"family": "smith", "shoe-size": "42"})
+
+    assert_outcome(response, 400, mentions="shoe-size")
+
+
+async def test_unknown_parameter_is_ignored_with_lenient_handling(
+    client: httpx.AsyncClient,
+) -> None:
+    smith, _ = await patients(client, {"name": named("Smith")}, {"name": named("Jones")})
+
+    bundle = await search(
+        client,
+        "Patient",
+        {"family": "smith", "shoe-size": "42"},
+        headers={"Prefer": "handling=lenient"},
+    )
+
+    assert [e["resource"]["id"] for e in bundle["entry"]] == [smith["id"]]
+
+
+async def test_strict_handling_refuses_unknown_parameters(client: httpx.AsyncClient) -> None:
+    response = await client.get(
+        "/Patient", params={"shoe-size": "42"}, headers={"Prefer": "handling=strict"}
+    )
+
+    assert_outcome(response, 400, mentions="shoe-size")
+
+
+async def test_unsupported_modifier_is_refused_naming_it(client: httpx.AsyncClient) -> None:
+    for name in (
+        "gender:text",
+        "family:below",
+        "birthdate:exact",
+        "organization:identifier",
+        "subject:Organization",
+        "name:not",
+    ):
+        resource_type = "ServiceRequest" if name.startswith("subject") else "Patient"
+        response = await client.get(f"/{resource_type}", params={name: "x"})
+
+        assert_outcome(response, 400, mentions=name)
+
+
+async def test_unsupported_modifier_is_ignored_with_lenient_handling(
+    client: httpx.AsyncClient,
+) -> None:
+    female, male = await patients(client, {"gender": "female"}, {"gender": "male"})
+
+    bundle = await search(
+        client,
+        "Patient",
+        {"gender:text": "female", "_sort": "_id"},
+        headers={"Prefer": "handling=lenient"},
+    )
+
+    assert {e["resource"]["id"] for e in bundle["entry"]} == ids_of(female, male)
+
+
+async def test_bad_result_parameters_are_refused(client: httpx.AsyncClient) -> None:
+    for name, value in (
+        ("_count", "-1"),
+        ("_count", "ten"),
+        ("_count", "²"),
+        ("_sort", "shoe-size"),
+        ("_sort", "organization"),
+        ("_summary", "banana"),
+        ("_total", "sometimes"),
+        ("_elements", "name"),
+    ):
+        response = await client.get("/Patient", params={name: value})
+
+        assert_outcome(response, 400, mentions=name)
+
+
+async def test_search_of_a_type_not_served_is_not_found(client: httpx.AsyncClient) -> None:
+    response = await client.get("/Medication", params={"code": "x"})
+
+    assert_outcome(response, 404, mentions="Medication")
+
+
+async def test_escaped_comma_is_part_of_the_value(client: httpx.AsyncClient) -> None:
+    comma, _ = await patients(client, {"name": named("Smith, Jr")}, {"name": named("Smith")})
+
+    assert await found(client, "Patient", {"family:exact": "Smith\\, Jr"}) == ids_of(comma)
