@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
 from shared.db import Database
@@ -56,6 +57,22 @@ async def _http_error(_: Request, exc: Exception) -> Response:
 
 async def _validation_error(_: Request, exc: Exception) -> Response:
     return _error_response(bad_request("The request's parameters are malformed"))
+
+
+# PostgreSQL's "try again" states: deadlock detected, serialization failure.
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """A deadlock or serialization failure rolled the request back: the client may retry."""
+    assert isinstance(exc, DBAPIError)
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if code in _RETRYABLE_SQLSTATES:
+        log.warning("transaction conflict", extra={"sqlstate": code})
+        error = unavailable("The request met a concurrent change and was not applied; retry")
+        error.headers = {"Retry-After": "1"}
+        return _error_response(error)
+    return await _unexpected(request, exc)
 
 
 async def _unexpected(_: Request, exc: Exception) -> Response:
@@ -111,6 +128,7 @@ def create_service_app(
     app.add_exception_handler(FhirError, _fhir_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(AccessLogMiddleware)
     instrument_app(app)

@@ -33,7 +33,7 @@ class ServiceSettings(BaseSettings):
         description="SQLAlchemy URL; postgresql:// or sqlite:// (default: var/<service>.db)",
     )
     db_pool_size: int = Field(default=10, ge=1, le=200)
-    fhir_base_path: str = Field(default="/fhir", pattern=r"^(/[A-Za-z0-9._-]+)*$")
+    fhir_base_path: str = Field(default="/fhir", pattern=r"^(/[A-Za-z0-9._-]+)+$")
     public_base_url: str | None = Field(
         default=None,
         description="External origin (scheme://host[:port]) behind a proxy; the FHIR base "

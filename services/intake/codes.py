@@ -5,6 +5,8 @@ from __future__ import annotations
 # HL7 v2 table 0203 identifier types: accession (ACSN) and placer order (PLAC) numbers.
 IDENTIFIER_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0203"
 ORDER_IDENTIFIER_TYPES = frozenset({"ACSN", "PLAC"})
+# National Provider Identifier (US): identifies facilities.
+NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
 # DICOM UIDs as identifiers (ImagingStudy.identifier for the Study Instance UID).
 DICOM_UID_SYSTEM = "urn:dicom:uid"
 

@@ -7,6 +7,7 @@ from services.intake.rules import (
     ImagingStudyRules,
     ServiceRequestRules,
     medical_record_numbers,
+    national_provider_ids,
     order_identifiers,
     study_instance_uids,
 )
@@ -109,7 +110,9 @@ ORGANIZATION = ResourceDefinition(
             definition=_SP + "Organization-partof",
         ),
     ),
-    documentation="Client facilities (hospitals, imaging centres) that order reads.",
+    unique_keys=national_provider_ids,
+    documentation="Client facilities (hospitals, imaging centres) that order reads. "
+    "Re-sending a facility with the same NPI returns the stored one.",
 )
 
 SERVICE_REQUEST = ResourceDefinition(

@@ -7,6 +7,7 @@ from typing import Any
 from services.intake.codes import (
     DICOM_UID_SYSTEM,
     IDENTIFIER_TYPE_SYSTEM,
+    NPI_SYSTEM,
     ORDER_IDENTIFIER_TYPES,
     ORDERING_FACILITY_EXTENSION,
 )
@@ -114,6 +115,15 @@ def order_identifiers(order: dict[str, Any]) -> list[tuple[str, str]]:
 def medical_record_numbers(patient: dict[str, Any]) -> list[tuple[str, str]]:
     """A patient's MRNs (type MR): each facility's system keeps them unique."""
     return _typed_identifiers(patient, frozenset({"MR"}))
+
+
+def national_provider_ids(organization: dict[str, Any]) -> list[tuple[str, str]]:
+    """A facility's NPI: nationally unique, so a re-sent facility is the same one."""
+    return [
+        (i["system"], i["value"])
+        for i in organization.get("identifier") or []
+        if i.get("system") == NPI_SYSTEM and i.get("value")
+    ]
 
 
 def study_instance_uids(study: dict[str, Any]) -> list[tuple[str, str]]:

@@ -11,10 +11,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.intake.codes import (
-    DICOM_UID_SYSTEM,
-    IDENTIFIER_TYPE_SYSTEM,
-)
+from services.intake.codes import DICOM_UID_SYSTEM, IDENTIFIER_TYPE_SYSTEM, NPI_SYSTEM
 from services.intake.resources import REGISTRY
 from shared.auth import Principal
 from shared.db import Database
@@ -23,7 +20,6 @@ from shared.fhir.search.request import SearchLimits
 from shared.fhir.service import FhirService
 from shared.settings import ServiceSettings
 
-NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
 CPT_SYSTEM = "http://www.ama-assn.org/go/cpt"
 DICOM_MODALITY = "http://dicom.nema.org/resources/ontology/DCM"
 SEED_PRINCIPAL = Principal(client_id="seed", scopes=frozenset({"system/*.cruds"}))

@@ -90,4 +90,6 @@ def history(
         }
         parts.append(_with_resource(element, None if stored.deleted else stored.content))
     head = _bundle_head("history", total, links)
+    if not parts:
+        return head + b"}"
     return head + b',"entry":[' + b",".join(parts) + b"]}"

@@ -38,6 +38,9 @@ from shared.fhir.validation import validate_resource
 _MAX_VERSION_ID = 2**31 - 1  # versions are stored as 32-bit INTEGERs
 
 
+MAX_IDENTIFIER_LENGTH = 255  # the width of the unique_identifier columns
+
+
 def now_utc() -> datetime:
     """The server's clock at millisecond precision (what meta.lastUpdated shows)."""
     moment = datetime.now(UTC)
@@ -169,16 +172,14 @@ class FhirService:
                 raise multiple_matches("If-None-Exist matches more than one resource")
             if matches:
                 return WriteResult(matches[0], created=False, resent=True)
-        await definition.rules.prepare(resource, previous=None, repository=self.repository)
+        keys = await self._prepare(definition, resource, previous=None)
         resource_id = assigned_id or str(uuid4())
-        keys = definition.unique_keys(resource) if definition.unique_keys else []
         if keys:
             holder = await self.repository.identifier_owner(resource_type, keys)
             if holder is None:
                 holder = await self.repository.claim_identifiers(resource_type, resource_id, keys)
             if holder is not None:
                 return WriteResult(await self.read(resource_type, holder), False, resent=True)
-        await self._check_references(resource)
         moment = now_utc()
         stored = await self.repository.insert(
             definition, _with_meta(resource, resource_id, 1, moment), last_updated=moment
@@ -220,17 +221,14 @@ class FhirService:
         self, definition: ResourceDefinition, previous: StoredResource, resource: dict[str, Any]
     ) -> WriteResult:
         before = None if previous.deleted else previous.resource()
-        await definition.rules.prepare(resource, previous=before, repository=self.repository)
+        keys = await self._prepare(definition, resource, previous=before)
         if definition.unique_keys:
-            holder = await self.repository.claim_identifiers(
-                definition.type, previous.id, definition.unique_keys(resource)
-            )
+            holder = await self.repository.claim_identifiers(definition.type, previous.id, keys)
             if holder is not None:
                 raise conflict(
                     f"An identifier of this {definition.type} already belongs to "
                     f"{definition.type}/{holder}"
                 )
-        await self._check_references(resource)
         moment = now_utc()
         stored = await self.repository.replace(
             definition,
@@ -298,6 +296,30 @@ class FhirService:
             return None
         return await self.delete(resource_type, matches[0].id)
 
+    async def _prepare(
+        self,
+        definition: ResourceDefinition,
+        resource: dict[str, Any],
+        *,
+        previous: dict[str, Any] | None,
+    ) -> list[tuple[str, str]]:
+        """Checks every write passes before it is stored: no unresolved urn references, the
+        service's rules, references that resolve; returns the identifiers kept unique."""
+        for expression, element in iter_references(resource, definition.type):
+            if element["reference"].startswith("urn:"):
+                raise bad_request(
+                    "urn references resolve only inside a transaction Bundle", expression
+                )
+        await definition.rules.prepare(resource, previous=previous, repository=self.repository)
+        await self._check_references(resource)
+        keys = definition.unique_keys(resource) if definition.unique_keys else []
+        if any(len(part) > MAX_IDENTIFIER_LENGTH for key in keys for part in key):
+            raise bad_request(
+                f"Identifier systems and values are limited to {MAX_IDENTIFIER_LENGTH} characters",
+                f"{definition.type}.identifier",
+            )
+        return sorted(keys)  # one order everywhere, so concurrent claims cannot deadlock
+
     async def _check_references(self, resource: dict[str, Any]) -> None:
         """Every reference to a type stored here must name an existing resource."""
         wanted: dict[tuple[str, str], str] = {}
@@ -305,10 +327,6 @@ class FhirService:
             text = element["reference"]
             if text.startswith("#"):
                 continue
-            if text.startswith("urn:"):
-                raise bad_request(
-                    "urn references resolve only inside a transaction Bundle", expression
-                )
             parsed = reference_search.parse(text)
             if parsed is None or parsed[0] is None:
                 continue

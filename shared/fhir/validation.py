@@ -7,6 +7,7 @@ that failed, never the client's value, so that no PHI is echoed.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -162,9 +163,36 @@ def validate_resource(data: Any, expected_type: str | None = None) -> dict[str, 
             )
         )
     issues += _code_issues(resource_type, data)
+    issues += _control_character_issues(data, resource_type)
     if issues:
         raise invalid_resource(issues)
     return data
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _control_character_issues(node: Any, path: str) -> list[Issue]:
+    """FHIR strings hold no control characters but tab, CR and LF (and PostgreSQL text
+    cannot store NUL): one issue per offending element."""
+    if isinstance(node, str):
+        if _CONTROL.search(node):
+            message = "Strings may not contain control characters other than tab, CR and LF"
+            return [Issue("value", message, expression=(path,))]
+        return []
+    if isinstance(node, dict):
+        return [
+            issue
+            for key, value in node.items()
+            for issue in _control_character_issues(value, f"{path}.{key}")
+        ]
+    if isinstance(node, list):
+        return [
+            issue
+            for index, item in enumerate(node)
+            for issue in _control_character_issues(item, f"{path}[{index}]")
+        ]
+    return []
 
 
 def _code_issues(resource_type: str, data: dict[str, Any]) -> list[Issue]:

@@ -297,3 +297,18 @@ async def test_a_reference_to_a_deleted_patient_is_refused(client: httpx.AsyncCl
     )
 
     assert_outcome(response, 422, expression="ServiceRequest.subject")
+
+
+async def test_control_characters_in_strings_are_refused_naming_the_element(
+    client: httpx.AsyncClient,
+) -> None:
+    before = await versions_written(client, "Patient")
+    body = {"resourceType": "Patient", "name": [{"family": "Nul\u0000l", "given": ["Bell\u0007"]}]}
+
+    response = await client.post("/Patient", json=body)
+
+    assert_outcome(response, 400, expression="Patient.name[0].family")
+    assert_outcome(response, 400, expression="Patient.name[0].given[0]")
+    assert await versions_written(client, "Patient") == before
+    tab_and_newline = {"resourceType": "Patient", "name": [{"text": "A\tB\r\nC"}]}
+    assert (await client.post("/Patient", json=tab_and_newline)).status_code == 201

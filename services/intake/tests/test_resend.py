@@ -82,7 +82,7 @@ def order_transaction() -> dict[str, Any]:
         }
         for name in ("study", "order", "patient", "facility")
     ]
-    # A facility has no re-send key of its own: the EHR creates it only if its NPI is new.
+    # The EHR may also say so itself: create the facility only if its NPI is new.
     entries[3]["request"]["ifNoneExist"] = f"identifier={NPI_SYSTEM}|1730187795"
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
@@ -189,3 +189,28 @@ async def test_transactions_sharing_a_patient_sent_at_once_share_one_patient(
     assert await count(client, "Patient", identifier=f"{MRN_SYSTEM}|MRN-1001") == 1
     patient_id = (await client.get("/Patient")).json()["entry"][0]["resource"]["id"]
     assert await count(client, "ServiceRequest", subject=f"Patient/{patient_id}") == 5
+
+
+async def test_a_resent_facility_with_the_same_npi_is_the_stored_one(
+    client: httpx.AsyncClient,
+) -> None:
+    first = await client.post("/Organization", json=facility(npi="1497758544"))
+    again = await client.post("/Organization", json=facility(npi="1497758544", name="Renamed"))
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["name"] == first.json()["name"]
+    assert await count(client, "Organization") == 1
+
+
+async def test_an_identifier_too_long_to_keep_unique_is_refused_and_stores_nothing(
+    client: httpx.AsyncClient,
+) -> None:
+    patient_ref, facility_ref = await ordering_setup(client)
+    too_long = order(patient_ref, facility_ref, accession_number="A" * 300)
+
+    response = await client.post("/ServiceRequest", json=too_long)
+
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["expression"] == ["ServiceRequest.identifier"]
+    assert await count(client, "ServiceRequest") == 0

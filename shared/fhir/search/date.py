@@ -87,17 +87,22 @@ def split_prefix(text: str) -> tuple[str, str]:
     return "eq", text
 
 
-def range_condition(
-    low: ColumnElement[Any], high: ColumnElement[Any], text: str, *, expression: str
-) -> ColumnElement[bool]:
-    """SQL matching stored ranges [low, high) against one prefixed search value."""
+def parse_search_value(text: str, expression: str) -> tuple[str, tuple[datetime, datetime]]:
+    """The prefix and range of a date search value such as `ge2026-01-31`; 400 if bad."""
     prefix, value = split_prefix(text)
     try:
-        q_low, q_high = parse_range(value)
+        return prefix, parse_range(value)
     except (ValueError, OverflowError):
         raise bad_request(
             f"'{expression}' needs a FHIR date, e.g. ge2026-01-31", expression
         ) from None
+
+
+def range_condition(
+    low: ColumnElement[Any], high: ColumnElement[Any], text: str, *, expression: str
+) -> ColumnElement[bool]:
+    """SQL matching stored ranges [low, high) against one prefixed search value."""
+    prefix, (q_low, q_high) = parse_search_value(text, expression)
     match prefix:
         case "eq":
             return and_(low >= q_low, high <= q_high)
@@ -125,13 +130,7 @@ def instant_condition(
     An instant is a point, not a range: treating it as the empty range [t, t) would make
     `ge<t>` miss the resource last updated at t and `eb<t>` match it.
     """
-    prefix, value = split_prefix(text)
-    try:
-        q_low, q_high = parse_range(value)
-    except (ValueError, OverflowError):
-        raise bad_request(
-            f"'{expression}' needs a FHIR date, e.g. ge2026-01-31", expression
-        ) from None
+    prefix, (q_low, q_high) = parse_search_value(text, expression)
     match prefix:
         case "eq":
             return and_(moment >= q_low, moment < q_high)

@@ -15,7 +15,19 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, and_, false, func, literal, not_, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+)
 
 from shared.fhir.outcomes import bad_request
 from shared.fhir.registry import ParamType
@@ -35,9 +47,6 @@ _TABLE_BY_TYPE = {
     ParamType.DATE: search_date,
     ParamType.REFERENCE: search_reference,
 }
-# Sort keys stand in for missing values with these, so that resources without a value
-# come last in either direction and keyset comparisons never meet a NULL.
-_LOW_STRING, _HIGH_STRING = "", "\U0010ffff"
 
 
 def criterion_clause(resource_type: str, criterion: Criterion) -> ColumnElement[bool]:
@@ -85,21 +94,28 @@ def match_clause(resource_type: str, request: SearchRequest) -> ColumnElement[bo
     return and_(*clauses)
 
 
-def _sort_expression(resource_type: str, key: SortKey) -> ColumnElement[Any]:
+def _sort_keys(resource_type: str, key: SortKey) -> list[tuple[ColumnElement[Any], bool, str]]:
+    """(expression, descending, kind) for one `_sort` key.
+
+    A parameter sorts by two expressions: first whether the resource has no value (always
+    ascending, so such resources come last in either direction), then its value (min when
+    ascending, max when descending; a constant stands in when missing, so keyset
+    comparisons never meet a NULL and no collation has to put a sentinel last).
+    """
     param = key.param
     if param.name == "_id":
-        return resources.c.id
+        return [(resources.c.id, key.descending, "scalar")]
     if param.name == "_lastUpdated":
-        return resources.c.last_updated
+        return [(resources.c.last_updated, key.descending, "date")]
     table = _TABLE_BY_TYPE[param.type]
-    low: Any
-    high: Any
+    column: ColumnElement[Any]
+    placeholder: Any
     if param.type is ParamType.DATE:
-        column, low, high = search_date.c.low, date.MIN_DATE, date.MAX_DATE
+        column, placeholder, kind = search_date.c.low, date.MIN_DATE, "date"
     elif param.type is ParamType.STRING:
-        column, low, high = search_string.c.normalized, _LOW_STRING, _HIGH_STRING
+        column, placeholder, kind = search_string.c.normalized, "", "scalar"
     else:
-        column, low, high = search_token.c.code, _LOW_STRING, _HIGH_STRING
+        column, placeholder, kind = search_token.c.code, "", "scalar"
     aggregate = func.max(column) if key.descending else func.min(column)
     value = (
         select(aggregate)
@@ -110,7 +126,9 @@ def _sort_expression(resource_type: str, key: SortKey) -> ColumnElement[Any]:
         )
         .scalar_subquery()
     )
-    return func.coalesce(value, literal(low if key.descending else high, column.type))
+    missing = case((value.is_(None), 1), else_=0)
+    present = func.coalesce(value, literal(placeholder, column.type))
+    return [(missing, False, "flag"), (present, key.descending, kind)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +169,9 @@ def _token_value(value: Any, kind: str) -> Any:
     if kind == "pk":
         if type(value) is not int or not 0 <= value < 2**63:
             raise ValueError
+    elif kind == "flag":
+        if value not in (0, 1) or type(value) is not int:
+            raise ValueError
     elif not isinstance(value, str) or "\x00" in value:
         raise ValueError
     return value
@@ -166,15 +187,14 @@ def fingerprint(resource_type: str, request: SearchRequest) -> str:
 class Ordering:
     expressions: list[ColumnElement[Any]]
     descending: list[bool]
-    kinds: list[str]  # "date" (datetimes in page tokens), "scalar" (strings) or "pk"
+    kinds: list[str]  # "date" (datetimes in page tokens), "scalar" (strings), "flag", "pk"
 
 
 def ordering(resource_type: str, request: SearchRequest) -> Ordering:
-    keys = list(request.sort)
-    exprs = [_sort_expression(resource_type, k) for k in keys] + [resources.c.pk]
-    descending = [k.descending for k in keys] + [False]
-    kinds = ["date" if k.param.type is ParamType.DATE else "scalar" for k in keys] + ["pk"]
-    return Ordering(exprs, descending, kinds)
+    """The sort keys of a search, ending with the immutable row key as the tie-break."""
+    keys = [part for key in request.sort for part in _sort_keys(resource_type, key)]
+    keys.append((resources.c.pk, False, "pk"))
+    return Ordering([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys])
 
 
 def _after(order: Ordering, values: tuple[Any, ...], forward: bool) -> ColumnElement[bool]:

@@ -18,6 +18,7 @@ CONTROL_PARAMS = frozenset(
         "_revinclude",
         "_summary",
         "_total",
+        "_totalMethod",
         "_format",
         "_pretty",
         "_page",
@@ -144,6 +145,8 @@ def parse_search(
 
 
 def _modifier_ok(param: SearchParam, modifier: str) -> bool:
+    if param.name in COMMON_PARAMS:
+        return param.name == "_id" and modifier == "not"
     if param.type is ParamType.REFERENCE and modifier[:1].isupper():
         return modifier in param.targets or not param.targets
     return modifier in _MODIFIERS[param.type]
@@ -183,6 +186,10 @@ def _apply_control(
         if raw not in ("none", "estimate", "accurate"):
             raise bad_request("_total must be none, estimate or accurate", name)
         request.total = raw  # type: ignore[assignment]
+    elif name == "_totalMethod":  # what fhirpy's count() sends; read as _total
+        if raw not in ("count", "estimate"):
+            raise bad_request("_totalMethod must be count or estimate", name)
+        request.total = "accurate" if raw == "count" else "estimate"
     else:  # _elements
         raise not_supported(f"'{name}' is not supported", name)
 

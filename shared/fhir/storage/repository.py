@@ -12,7 +12,19 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, and_, delete, false, func, insert, select, text, tuple_, update
+from sqlalchemy import (
+    Row,
+    and_,
+    bindparam,
+    delete,
+    false,
+    func,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,6 +53,55 @@ _COLUMNS = (
     resources.c.last_updated,
     resources.c.deleted,
     resources.c.content,
+)
+
+# The statements of the hot paths, built once with bound parameters. Executing a prebuilt
+# statement skips constructing it and computing its SQL-cache key on every request (about
+# 0.1 ms each); the SQL sent is the same as building it inline with the values.
+_u = unique_identifier.c
+_v = resource_versions.c
+_CURRENT = select(*_COLUMNS).where(
+    resources.c.resource_type == bindparam("resource_type"),
+    resources.c.id == bindparam("resource_id"),
+)
+_CURRENT_FOR_UPDATE = _CURRENT.with_for_update()
+_VERSION = select(
+    _v.resource_pk, _v.resource_type, _v.id, _v.version_id, _v.last_updated, _v.deleted, _v.content
+).where(
+    _v.resource_type == bindparam("resource_type"),
+    _v.id == bindparam("resource_id"),
+    _v.version_id == bindparam("version_id"),
+)
+_EXISTING = select(resources.c.resource_type, resources.c.id).where(
+    tuple_(resources.c.resource_type, resources.c.id).in_(bindparam("keys", expanding=True)),
+    resources.c.deleted == false(),
+)
+_BY_IDS = select(*_COLUMNS).where(
+    resources.c.resource_type == bindparam("resource_type"),
+    resources.c.id.in_(bindparam("ids", expanding=True)),
+    resources.c.deleted == false(),
+)
+_INSERT_RESOURCE = insert(resources).returning(resources.c.pk)
+_INSERT_VERSION = insert(resource_versions)
+_INSERT_INDEX = {table: insert(table) for table in INDEX_TABLES}
+_IDENTIFIER_OWNER = (
+    select(_u.resource_id)
+    .where(
+        _u.resource_type == bindparam("resource_type"),
+        tuple_(_u.system, _u.value).in_(bindparam("keys", expanding=True)),
+    )
+    .limit(1)
+)
+_CLAIM = {
+    "postgresql": pg_insert(unique_identifier)
+    .on_conflict_do_nothing()
+    .returning(unique_identifier.c.resource_id),
+    "sqlite": sqlite_insert(unique_identifier)
+    .on_conflict_do_nothing()
+    .returning(unique_identifier.c.resource_id),
+}
+_RELEASE = delete(unique_identifier).where(
+    _u.resource_type == bindparam("resource_type"), _u.resource_id == bindparam("resource_id")
 )
 
 
@@ -101,31 +162,25 @@ class FhirRepository:
         `for_update` locks the row until commit (PostgreSQL; SQLite writers are serial), so
         that a concurrent writer checks its If-Match against the version it will replace.
         """
-        query = select(*_COLUMNS).where(
-            resources.c.resource_type == resource_type, resources.c.id == resource_id
-        )
-        row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
+        row = (
+            await self.session.execute(
+                _CURRENT_FOR_UPDATE if for_update else _CURRENT,
+                {"resource_type": resource_type, "resource_id": resource_id},
+            )
+        ).first()
         return StoredResource.from_row(row) if row else None
 
     async def version(
         self, resource_type: str, resource_id: str, version_id: int
     ) -> StoredResource | None:
-        v = resource_versions.c
         row = (
             await self.session.execute(
-                select(
-                    v.resource_pk,
-                    v.resource_type,
-                    v.id,
-                    v.version_id,
-                    v.last_updated,
-                    v.deleted,
-                    v.content,
-                ).where(
-                    v.resource_type == resource_type,
-                    v.id == resource_id,
-                    v.version_id == version_id,
-                )
+                _VERSION,
+                {
+                    "resource_type": resource_type,
+                    "resource_id": resource_id,
+                    "version_id": version_id,
+                },
             )
         ).first()
         return StoredResource.from_row(row) if row else None
@@ -134,23 +189,14 @@ class FhirRepository:
         """Which (type, id) pairs name a current, undeleted resource."""
         if not keys:
             return set()
-        rows = await self.session.execute(
-            select(resources.c.resource_type, resources.c.id).where(
-                tuple_(resources.c.resource_type, resources.c.id).in_(list(keys)),
-                resources.c.deleted == false(),
-            )
-        )
+        rows = await self.session.execute(_EXISTING, {"keys": list(keys)})
         return {(r[0], r[1]) for r in rows}
 
     async def by_ids(self, resource_type: str, ids: Sequence[str]) -> list[StoredResource]:
         if not ids:
             return []
         rows = await self.session.execute(
-            select(*_COLUMNS).where(
-                resources.c.resource_type == resource_type,
-                resources.c.id.in_(list(ids)),
-                resources.c.deleted == false(),
-            )
+            _BY_IDS, {"resource_type": resource_type, "ids": list(ids)}
         )
         return [StoredResource.from_row(r) for r in rows]
 
@@ -167,16 +213,15 @@ class FhirRepository:
         content = orjson.dumps(resource).decode()
         pk = (
             await self.session.execute(
-                insert(resources)
-                .values(
-                    resource_type=definition.type,
-                    id=resource["id"],
-                    version_id=1,
-                    last_updated=last_updated,
-                    deleted=False,
-                    content=content,
-                )
-                .returning(resources.c.pk)
+                _INSERT_RESOURCE,
+                {
+                    "resource_type": definition.type,
+                    "id": resource["id"],
+                    "version_id": 1,
+                    "last_updated": last_updated,
+                    "deleted": False,
+                    "content": content,
+                },
             )
         ).scalar_one()
         stored = StoredResource(
@@ -228,16 +273,17 @@ class FhirRepository:
 
     async def _record_version(self, stored: StoredResource, method: str) -> None:
         await self.session.execute(
-            insert(resource_versions).values(
-                resource_pk=stored.pk,
-                resource_type=stored.resource_type,
-                id=stored.id,
-                version_id=stored.version_id,
-                last_updated=stored.last_updated,
-                method=method,
-                deleted=stored.deleted,
-                content=None if stored.deleted else stored.content,
-            )
+            _INSERT_VERSION,
+            {
+                "resource_pk": stored.pk,
+                "resource_type": stored.resource_type,
+                "id": stored.id,
+                "version_id": stored.version_id,
+                "last_updated": stored.last_updated,
+                "method": method,
+                "deleted": stored.deleted,
+                "content": None if stored.deleted else stored.content,
+            },
         )
 
     async def _write_index(
@@ -253,7 +299,7 @@ class FhirRepository:
             if table_rows:
                 for row in table_rows:
                     row["resource_pk"] = pk
-                await self.session.execute(insert(table), table_rows)
+                await self.session.execute(_INSERT_INDEX[table], table_rows)
 
     # -- business identifiers -----------------------------------------------------------
 
@@ -263,12 +309,9 @@ class FhirRepository:
         """The id of the resource that already holds any of these (system, value) keys."""
         if not keys:
             return None
-        u = unique_identifier.c
         row = (
             await self.session.execute(
-                select(u.resource_id)
-                .where(u.resource_type == resource_type, tuple_(u.system, u.value).in_(keys))
-                .limit(1)
+                _IDENTIFIER_OWNER, {"resource_type": resource_type, "keys": list(keys)}
             )
         ).first()
         return row[0] if row else None
@@ -282,18 +325,16 @@ class FhirRepository:
         of two simultaneous identical orders wins.
         """
         await self.release_identifiers(resource_type, resource_id)
-        dialect_insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        claim = _CLAIM["postgresql" if self.dialect == "postgresql" else "sqlite"]
         for system, value in keys:
             result = await self.session.execute(
-                dialect_insert(unique_identifier)
-                .values(
-                    resource_type=resource_type,
-                    system=system,
-                    value=value,
-                    resource_id=resource_id,
-                )
-                .on_conflict_do_nothing()
-                .returning(unique_identifier.c.resource_id)
+                claim,
+                {
+                    "resource_type": resource_type,
+                    "system": system,
+                    "value": value,
+                    "resource_id": resource_id,
+                },
             )
             if result.first() is None:
                 holder = await self.identifier_owner(resource_type, [(system, value)])
@@ -303,10 +344,7 @@ class FhirRepository:
 
     async def release_identifiers(self, resource_type: str, resource_id: str) -> None:
         await self.session.execute(
-            delete(unique_identifier).where(
-                unique_identifier.c.resource_type == resource_type,
-                unique_identifier.c.resource_id == resource_id,
-            )
+            _RELEASE, {"resource_type": resource_type, "resource_id": resource_id}
         )
 
     async def lock(self, key: str) -> None:

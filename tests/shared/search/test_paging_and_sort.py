@@ -265,9 +265,12 @@ async def test_page_token_with_a_sort_value_of_the_wrong_type_is_refused(
     first = await search(client, "Patient", params)
     token = dict(query_of(links(first)["next"]))["_page"]
     payload = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    name, born, pk = payload["v"]
+    # Sort values: (family missing?, family, birthdate missing?, birthdate, row key).
+    valid = payload["v"]
+    assert len(valid) == 5
 
-    for values in ([7, born, pk], [name, "not a date", pk], [name, born, "1"], ["a\x00", born, pk]):
+    for position, wrong in ((1, 7), (3, "not a date"), (4, "1"), (1, "a\x00"), (0, 2)):
+        values = [*valid[:position], wrong, *valid[position + 1 :]]
         tampered = base64.urlsafe_b64encode(orjson.dumps({**payload, "v": values})).decode()
         response = await client.get("/Patient", params={**params, "_page": tampered})
 

@@ -100,3 +100,25 @@ async def test_escaped_comma_is_part_of_the_value(client: httpx.AsyncClient) -> 
     comma, _ = await patients(client, {"name": named("Smith, Jr")}, {"name": named("Smith")})
 
     assert await found(client, "Patient", {"family:exact": "Smith\\, Jr"}) == ids_of(comma)
+
+
+async def test_modifiers_are_refused_on_id_and_last_updated_except_id_not(
+    client: httpx.AsyncClient,
+) -> None:
+    for key in ("_id:missing", "_id:exact", "_lastUpdated:missing"):
+        response = await client.get("/Patient", params={key: "true"})
+        assert_outcome(response, 400, mentions=key)
+    assert (await client.get("/Patient", params={"_id:not": "x"})).status_code == 200
+
+
+async def test_total_method_as_fhirpy_sends_it_is_read_as_total(
+    client: httpx.AsyncClient,
+) -> None:
+    await patients(client, {"name": named("Ng")}, {"name": named("Ng")}, {"name": named("Ong")})
+
+    page_two_params = {"family": "ng", "_count": "1", "_totalMethod": "count"}
+    bundle = await search(client, "Patient", page_two_params)
+
+    assert bundle["total"] == 2
+    response = await client.get("/Patient", params={"_totalMethod": "guess"})
+    assert_outcome(response, 400, mentions="_totalMethod")
