@@ -30,7 +30,6 @@ from tests.support.postgres import PostgresUnavailable, postgres_server
 
 DEV_TOKEN = "dev-token"
 AUTH = {"Authorization": f"Bearer {DEV_TOKEN}"}
-FHIR_JSON = "application/fhir+json"
 BASE = "http://testserver/fhir"
 
 

@@ -20,9 +20,11 @@ from services.intake.app import create_app
 from services.intake.tests.builders import (
     ACCESSION_SYSTEM,
     MRN_SYSTEM,
+    bundle,
     facility,
     order,
-    patient,
+    post_entry,
+    registered_patient,
     study,
 )
 from shared.settings import ServiceSettings
@@ -59,7 +61,7 @@ async def fhir(make_settings: Callable[..., ServiceSettings]) -> AsyncIterator[A
 
 
 async def test_create_read_update_and_search_with_fhirpy(fhir: AsyncFHIRClient) -> None:
-    stored_patient = fhir.resource("Patient", **patient(mrn="MRN-FP-1"))
+    stored_patient = fhir.resource("Patient", **registered_patient(mrn="MRN-FP-1"))
     await stored_patient.save()
     assert stored_patient.id
     assert stored_patient["meta"]["versionId"] == "1"
@@ -93,7 +95,7 @@ async def test_create_read_update_and_search_with_fhirpy(fhir: AsyncFHIRClient) 
     assert await fhir.resources("ServiceRequest").search(priority="routine").fetch() == []
     # Pages are followed through the server's `next` links.
     for n in range(4):
-        await fhir.resource("Patient", **patient(mrn=f"MRN-FP-PAGE-{n}")).save()
+        await fhir.resource("Patient", **registered_patient(mrn=f"MRN-FP-PAGE-{n}")).save()
     paged = await fhir.resources("Patient").limit(2).fetch_all()
     assert len(paged) == 5
     assert len({p.id for p in paged}) == 5
@@ -118,23 +120,15 @@ async def test_a_transaction_bundle_sent_with_fhirpy(fhir: AsyncFHIRClient) -> N
         for i, name in enumerate(("patient", "facility", "order", "study"))
     }
     resources: dict[str, dict[str, Any]] = {
-        "patient": patient(mrn="MRN-FP-TX"),
+        "patient": registered_patient(mrn="MRN-FP-TX"),
         "facility": facility(),
         "order": order(urns["patient"], urns["facility"], "ACC-FP-TX"),
         "study": study(urns["order"], urns["patient"], uid="1.2.840.113619.2.55.3.424242"),
     }
-    transaction = {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {
-                "fullUrl": urns[name],
-                "resource": resource,
-                "request": {"method": "POST", "url": resource["resourceType"]},
-            }
-            for name, resource in reversed(list(resources.items()))
-        ],
-    }
+    transaction = bundle(
+        "transaction",
+        *(post_entry(resource, urns[name]) for name, resource in reversed(resources.items())),
+    )
     answer = await fhir.execute("/", method="post", data=transaction)
     assert answer["type"] == "transaction-response"
     assert [e["response"]["status"] for e in answer["entry"]] == ["201 Created"] * 4

@@ -6,7 +6,6 @@ transaction either stores all its entries or none; a batch runs each entry on it
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -15,14 +14,16 @@ from fastapi import FastAPI
 from services.intake.tests.builders import (
     MRN_SYSTEM,
     NPI_SYSTEM,
-    count,
-    create,
+    bundle,
     facility,
     order,
-    patient,
+    post_entry,
+    put_entry,
+    registered_patient,
+    request_entry,
     study,
 )
-from tests.fixtures import client_for
+from tests.support.rest import count, create, post_at_once
 
 PATIENT_URN = "urn:uuid:9c6a2f0e-3a51-4d7e-8f0a-2b1c3d4e5f01"
 FACILITY_URN = "urn:uuid:9c6a2f0e-3a51-4d7e-8f0a-2b1c3d4e5f02"
@@ -30,36 +31,13 @@ ORDER_URN = "urn:uuid:9c6a2f0e-3a51-4d7e-8f0a-2b1c3d4e5f03"
 STUDY_URN = "urn:uuid:9c6a2f0e-3a51-4d7e-8f0a-2b1c3d4e5f04"
 
 
-def bundle(bundle_type: str, *entries: dict[str, Any]) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": bundle_type, "entry": list(entries)}
-
-
-def post(resource: dict[str, Any], full_url: str | None = None, **request: str) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "resource": resource,
-        "request": {"method": "POST", "url": resource["resourceType"], **request},
-    }
-    if full_url:
-        entry["fullUrl"] = full_url
-    return entry
-
-
-def put(resource: dict[str, Any], **request: str) -> dict[str, Any]:
-    url = f"{resource['resourceType']}/{resource['id']}"
-    return {"resource": resource, "request": {"method": "PUT", "url": url, **request}}
-
-
-def request_only(method: str, url: str, **request: str) -> dict[str, Any]:
-    return {"request": {"method": method, "url": url, **request}}
-
-
 def exam_entries() -> list[dict[str, Any]]:
     """Study, order, facility, patient -- each entry before the ones it references."""
     return [
-        post(study(ORDER_URN, PATIENT_URN), STUDY_URN),
-        post(order(PATIENT_URN, FACILITY_URN), ORDER_URN),
-        post(facility(), FACILITY_URN),
-        post(patient(), PATIENT_URN),
+        post_entry(study(ORDER_URN, PATIENT_URN), STUDY_URN),
+        post_entry(order(PATIENT_URN, FACILITY_URN), ORDER_URN),
+        post_entry(facility(), FACILITY_URN),
+        post_entry(registered_patient(), PATIENT_URN),
     ]
 
 
@@ -139,13 +117,13 @@ async def test_a_conditional_create_that_matches_links_to_the_existing_resource(
     client: httpx.AsyncClient,
 ) -> None:
     existing = await create(client, facility(npi="1972514830"))
-    stored_patient = await create(client, patient())
+    stored_patient = await create(client, registered_patient())
     entries = [
-        post(
+        post_entry(
             order(f"Patient/{stored_patient['id']}", FACILITY_URN),
             ORDER_URN,
         ),
-        post(
+        post_entry(
             facility(npi="1972514830", name="Lakeside Imaging (as the EHR spells it)"),
             FACILITY_URN,
             ifNoneExist=f"identifier={NPI_SYSTEM}|1972514830",
@@ -163,7 +141,7 @@ async def test_a_conditional_create_that_matches_links_to_the_existing_resource(
 
 async def test_a_conditional_create_without_match_creates(client: httpx.AsyncClient) -> None:
     entries = [
-        post(facility(npi="1588667638"), ifNoneExist=f"identifier={NPI_SYSTEM}|1588667638"),
+        post_entry(facility(npi="1588667638"), ifNoneExist=f"identifier={NPI_SYSTEM}|1588667638"),
     ]
     response = await client.post("", json=bundle("transaction", *entries))
     assert response.status_code == 200, response.text
@@ -174,18 +152,18 @@ async def test_a_conditional_create_without_match_creates(client: httpx.AsyncCli
 async def test_transactions_with_the_same_conditional_create_at_once_make_one(
     intake_app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    stored_patient = await create(client, patient())
+    stored_patient = await create(client, registered_patient())
     condition = f"identifier={NPI_SYSTEM}|1093817465"
 
-    async def send(accession_number: str) -> httpx.Response:
-        entries = [
-            post(order(f"Patient/{stored_patient['id']}", FACILITY_URN, accession_number)),
-            post(facility(npi="1093817465"), FACILITY_URN, ifNoneExist=condition),
-        ]
-        async with client_for(intake_app) as own_client:
-            return await own_client.post("", json=bundle("transaction", *entries))
-
-    responses = await asyncio.gather(*(send(f"ACC-91{i:02d}") for i in range(5)))
+    transactions = [
+        bundle(
+            "transaction",
+            post_entry(order(f"Patient/{stored_patient['id']}", FACILITY_URN, f"ACC-91{i:02d}")),
+            post_entry(facility(npi="1093817465"), FACILITY_URN, ifNoneExist=condition),
+        )
+        for i in range(5)
+    ]
+    responses = await post_at_once(intake_app, "", transactions)
     assert [r.status_code for r in responses] == [200] * 5, [r.text for r in responses]
     assert await count(client, "Organization") == 1
     facility_id = (await client.get("/Organization")).json()["entry"][0]["resource"]["id"]
@@ -195,13 +173,13 @@ async def test_transactions_with_the_same_conditional_create_at_once_make_one(
 async def test_conditional_references_resolve_to_the_one_match(
     client: httpx.AsyncClient,
 ) -> None:
-    stored_patient = await create(client, patient(mrn="MRN-4242"))
+    stored_patient = await create(client, registered_patient(mrn="MRN-4242"))
     stored_facility = await create(client, facility(npi="1467524215"))
     resource = order(
         f"Patient?identifier={MRN_SYSTEM}|MRN-4242",
         f"Organization?identifier={NPI_SYSTEM}|1467524215",
     )
-    response = await client.post("", json=bundle("transaction", post(resource)))
+    response = await client.post("", json=bundle("transaction", post_entry(resource)))
     assert response.status_code == 200, response.text
     created = response.json()["entry"][0]["resource"]
     assert created["subject"] == {"reference": f"Patient/{stored_patient['id']}"}
@@ -215,7 +193,9 @@ async def test_a_conditional_reference_matching_nothing_fails_the_transaction(
     resource = order(
         f"Patient?identifier={MRN_SYSTEM}|MRN-NOBODY", f"Organization/{stored_facility['id']}"
     )
-    response = await client.post("", json=bundle("transaction", post(patient()), post(resource)))
+    response = await client.post(
+        "", json=bundle("transaction", post_entry(registered_patient()), post_entry(resource))
+    )
     assert response.status_code == 404, response.text
     assert response.json()["issue"][0]["expression"] == ["Bundle.entry[1].resource.subject"]
     assert await count(client, "Patient") == 0
@@ -224,16 +204,16 @@ async def test_a_conditional_reference_matching_nothing_fails_the_transaction(
 async def test_entries_run_as_delete_post_put_get_whatever_their_order(
     client: httpx.AsyncClient,
 ) -> None:
-    to_update = await create(client, patient(mrn="MRN-UPDATE", family="Old"))
-    to_delete = await create(client, patient(mrn="MRN-DELETE"))
+    to_update = await create(client, registered_patient(mrn="MRN-UPDATE", family="Old"))
+    to_delete = await create(client, registered_patient(mrn="MRN-DELETE"))
     search = f"Patient?identifier={MRN_SYSTEM}|"
     entries = [
-        request_only("GET", search + "MRN-NEW"),
-        request_only("GET", search + "MRN-DELETE"),
-        request_only("GET", f"Patient/{to_update['id']}"),
-        put({**to_update, "name": [{"family": "New"}]}),
-        post(patient(mrn="MRN-NEW")),
-        request_only("DELETE", f"Patient/{to_delete['id']}"),
+        request_entry("GET", search + "MRN-NEW"),
+        request_entry("GET", search + "MRN-DELETE"),
+        request_entry("GET", f"Patient/{to_update['id']}"),
+        put_entry({**to_update, "name": [{"family": "New"}]}),
+        post_entry(registered_patient(mrn="MRN-NEW")),
+        request_entry("DELETE", f"Patient/{to_delete['id']}"),
     ]
     response = await client.post("", json=bundle("transaction", *entries))
     assert response.status_code == 200, response.text
@@ -246,13 +226,22 @@ async def test_entries_run_as_delete_post_put_get_whatever_their_order(
     assert read_updated["meta"]["versionId"] == "2"
 
 
-async def test_put_and_delete_entries_honour_if_match(client: httpx.AsyncClient) -> None:
-    to_update = await create(client, patient(mrn="MRN-A"))
-    to_delete = await create(client, patient(mrn="MRN-B"))
+async def update_and_delete_entries(
+    client: httpx.AsyncClient, delete_if_match: str
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """Two stored patients, and entries updating the first If-Match its version and deleting
+    the second If-Match `delete_if_match`."""
+    to_update = await create(client, registered_patient(mrn="MRN-A"))
+    to_delete = await create(client, registered_patient(mrn="MRN-B"))
     entries = [
-        put({**to_update, "gender": "other"}, ifMatch='W/"1"'),
-        request_only("DELETE", f"Patient/{to_delete['id']}", ifMatch='W/"1"'),
+        put_entry({**to_update, "gender": "other"}, ifMatch='W/"1"'),
+        request_entry("DELETE", f"Patient/{to_delete['id']}", ifMatch=delete_if_match),
     ]
+    return to_update, to_delete, entries
+
+
+async def test_put_and_delete_entries_honour_if_match(client: httpx.AsyncClient) -> None:
+    _, to_delete, entries = await update_and_delete_entries(client, delete_if_match='W/"1"')
     response = await client.post("", json=bundle("transaction", *entries))
     assert response.status_code == 200, response.text
     assert statuses(response) == ["200 OK", "204 No Content"]
@@ -261,12 +250,7 @@ async def test_put_and_delete_entries_honour_if_match(client: httpx.AsyncClient)
 
 
 async def test_a_stale_if_match_fails_the_whole_transaction(client: httpx.AsyncClient) -> None:
-    to_update = await create(client, patient(mrn="MRN-A"))
-    to_delete = await create(client, patient(mrn="MRN-B"))
-    entries = [
-        put({**to_update, "gender": "other"}, ifMatch='W/"1"'),
-        request_only("DELETE", f"Patient/{to_delete['id']}", ifMatch='W/"7"'),
-    ]
+    to_update, to_delete, entries = await update_and_delete_entries(client, delete_if_match='W/"7"')
     response = await client.post("", json=bundle("transaction", *entries))
     assert response.status_code == 412, response.text
     assert response.json()["issue"][0]["expression"][0].startswith("Bundle.entry[1]")
@@ -279,7 +263,9 @@ async def test_a_stale_if_match_fails_the_whole_transaction(client: httpx.AsyncC
 async def test_a_urn_reference_to_no_entry_is_refused(client: httpx.AsyncClient) -> None:
     stored_facility = await create(client, facility())
     resource = order(PATIENT_URN, f"Organization/{stored_facility['id']}")
-    response = await client.post("", json=bundle("transaction", post(patient()), post(resource)))
+    response = await client.post(
+        "", json=bundle("transaction", post_entry(registered_patient()), post_entry(resource))
+    )
     assert response.status_code == 400, response.text
     assert response.json()["issue"][0]["expression"] == ["Bundle.entry[1].resource.subject"]
     assert await count(client, "Patient") == 0
@@ -303,7 +289,7 @@ async def test_a_transaction_may_be_posted_to_the_base_url_without_slash(
     client: httpx.AsyncClient,
 ) -> None:
     response = await client.post(
-        "http://testserver/fhir", json=bundle("transaction", post(patient()))
+        "http://testserver/fhir", json=bundle("transaction", post_entry(registered_patient()))
     )
     assert response.status_code == 200, response.text
     assert statuses(response) == ["201 Created"]
@@ -315,15 +301,15 @@ async def test_a_transaction_may_be_posted_to_the_base_url_without_slash(
 async def test_a_batch_stores_the_good_entries_and_reports_the_bad_one(
     client: httpx.AsyncClient,
 ) -> None:
-    stored_patient = await create(client, patient())
+    stored_patient = await create(client, registered_patient())
     stored_facility = await create(client, facility())
     patient_ref = f"Patient/{stored_patient['id']}"
     facility_ref = f"Organization/{stored_facility['id']}"
     entries = [
-        post(order(patient_ref, facility_ref, "ACC-9001")),
-        post(order(patient_ref, facility_ref, "ACC-9002", code=None)),
-        post(order(patient_ref, facility_ref, "ACC-9003")),
-        request_only("GET", "Patient/no-such-patient"),
+        post_entry(order(patient_ref, facility_ref, "ACC-9001")),
+        post_entry(order(patient_ref, facility_ref, "ACC-9002", code=None)),
+        post_entry(order(patient_ref, facility_ref, "ACC-9003")),
+        request_entry("GET", "Patient/no-such-patient"),
     ]
     response = await client.post("", json=bundle("batch", *entries))
     assert response.status_code == 200, response.text
@@ -343,7 +329,7 @@ async def test_a_batch_stores_the_good_entries_and_reports_the_bad_one(
 async def test_a_batch_entry_honours_if_none_exist(client: httpx.AsyncClient) -> None:
     existing = await create(client, facility(npi="1215930367"))
     condition = f"identifier={NPI_SYSTEM}|1215930367"
-    entries = [post(facility(npi="1215930367", name="Again"), ifNoneExist=condition)]
+    entries = [post_entry(facility(npi="1215930367", name="Again"), ifNoneExist=condition)]
     response = await client.post("", json=bundle("batch", *entries))
     assert response.status_code == 200, response.text
     assert statuses(response) == ["200 OK"]
@@ -352,8 +338,8 @@ async def test_a_batch_entry_honours_if_none_exist(client: httpx.AsyncClient) ->
 
 
 async def test_a_batch_entry_cannot_reference_another_entry(client: httpx.AsyncClient) -> None:
-    managed = {**patient(), "managingOrganization": {"reference": FACILITY_URN}}
-    entries = [post(facility(), FACILITY_URN), post(managed)]
+    managed = {**registered_patient(), "managingOrganization": {"reference": FACILITY_URN}}
+    entries = [post_entry(facility(), FACILITY_URN), post_entry(managed)]
     response = await client.post("", json=bundle("batch", *entries))
     assert response.status_code == 200, response.text
     assert [s.split()[0] for s in statuses(response)] == ["201", "400"]
@@ -367,11 +353,11 @@ async def test_only_transaction_and_batch_bundles_are_processed(
     client: httpx.AsyncClient,
 ) -> None:
     for bundle_type in ("collection", "searchset", None):
-        body = bundle("transaction", post(patient()))
+        body = bundle("transaction", post_entry(registered_patient()))
         body["type"] = bundle_type
         response = await client.post("", json=body)
         assert response.status_code == 400, response.text
         assert response.json()["issue"][0]["expression"] == ["Bundle.type"]
-    not_a_bundle = await client.post("", json=patient())
+    not_a_bundle = await client.post("", json=registered_patient())
     assert not_a_bundle.status_code == 400
     assert await count(client, "Patient") == 0

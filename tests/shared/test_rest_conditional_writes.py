@@ -8,7 +8,14 @@ import asyncio
 
 import httpx
 
-from tests.support.rest import assert_outcome, create, identifier, patient, versions_written
+from services.intake.tests.builders import identifier, patient
+from tests.support.rest import assert_outcome, create, versions_written
+
+
+async def two_sharing_an_identifier(client: httpx.AsyncClient) -> list[str]:
+    """Store two patients with the same identifier, urn:test:patient|shared; their ids."""
+    return [(await create(client, patient(identifier=identifier("shared"))))["id"] for _ in "ab"]
+
 
 # -- conditional create (If-None-Exist) -----------------------------------------------
 
@@ -44,8 +51,7 @@ async def test_conditional_create_with_one_match_returns_it_and_creates_nothing(
 async def test_conditional_create_matching_two_resources_is_412_and_creates_nothing(
     client: httpx.AsyncClient,
 ) -> None:
-    for _ in range(2):
-        await create(client, patient(identifier=identifier("shared")))
+    await two_sharing_an_identifier(client)
 
     response = await client.post(
         "/Patient",
@@ -100,8 +106,7 @@ async def test_conditional_update_with_one_match_updates_it(client: httpx.AsyncC
 async def test_conditional_update_matching_several_is_412_and_changes_nothing(
     client: httpx.AsyncClient,
 ) -> None:
-    for _ in range(2):
-        await create(client, patient(identifier=identifier("shared")))
+    await two_sharing_an_identifier(client)
 
     response = await client.put(
         "/Patient",
@@ -143,7 +148,7 @@ async def test_conditional_delete_without_a_match_succeeds_and_writes_nothing(
 async def test_conditional_delete_matching_several_is_412_and_deletes_none(
     client: httpx.AsyncClient,
 ) -> None:
-    ids = [(await create(client, patient(identifier=identifier("shared"))))["id"] for _ in "ab"]
+    ids = await two_sharing_an_identifier(client)
 
     response = await client.delete("/Patient", params={"identifier": "urn:test:patient|shared"})
 

@@ -11,16 +11,10 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
-from services.intake.codes import IDENTIFIER_TYPE_SYSTEM
+from services.intake.tests.builders import order, organization, patient, study
 from shared.settings import ServiceSettings
 from tests.fixtures import AUTH, client_for, start_app
-from tests.support.rest import (
-    assert_outcome,
-    create,
-    organization,
-    patient,
-    versions_written,
-)
+from tests.support.rest import assert_outcome, create, versions_written
 
 # -- the body: media type, JSON, resource shape ----------------------------------------
 
@@ -236,32 +230,13 @@ async def test_a_write_whose_answer_cannot_be_json_is_406_and_stores_nothing(
 # -- references to resources that do not exist ------------------------------------------
 
 
-def _order(subject: str, facility: str) -> dict[str, Any]:
-    """A ServiceRequest that meets intake's order rules."""
-    return {
-        "resourceType": "ServiceRequest",
-        "status": "active",
-        "intent": "order",
-        "identifier": [
-            {
-                "type": {"coding": [{"system": IDENTIFIER_TYPE_SYSTEM, "code": "ACSN"}]},
-                "system": "urn:test:accession",
-                "value": "A-1",
-            }
-        ],
-        "subject": {"reference": subject},
-        "code": {"text": "CT head"},
-        "requester": {"reference": facility},
-    }
-
-
 async def test_an_order_for_a_patient_that_does_not_exist_is_422_naming_the_subject(
     client: httpx.AsyncClient,
 ) -> None:
     facility = (await create(client, organization(name="Clinic")))["id"]
 
     response = await client.post(
-        "/ServiceRequest", json=_order("Patient/no-such-patient", f"Organization/{facility}")
+        "/ServiceRequest", json=order("Patient/no-such-patient", f"Organization/{facility}")
     )
 
     assert_outcome(response, 422, code="business-rule", expression="ServiceRequest.subject")
@@ -273,15 +248,11 @@ async def test_a_study_of_a_patient_that_does_not_exist_is_422_naming_the_subjec
 ) -> None:
     facility = (await create(client, organization(name="Clinic")))["id"]
     pid = (await create(client, patient()))["id"]
-    order = await create(client, _order(f"Patient/{pid}", f"Organization/{facility}"))
-    study = {
-        "resourceType": "ImagingStudy",
-        "status": "available",
-        "subject": {"reference": "Patient/no-such-patient"},
-        "basedOn": [{"reference": f"ServiceRequest/{order['id']}"}],
-    }
+    stored_order = await create(client, order(f"Patient/{pid}", f"Organization/{facility}"))
 
-    response = await client.post("/ImagingStudy", json=study)
+    response = await client.post(
+        "/ImagingStudy", json=study(stored_order, "Patient/no-such-patient")
+    )
 
     assert_outcome(response, 422, code="business-rule", expression="ImagingStudy.subject")
     assert await versions_written(client, "ImagingStudy") == 0
@@ -293,7 +264,7 @@ async def test_a_reference_to_a_deleted_patient_is_refused(client: httpx.AsyncCl
     await client.delete(f"/Patient/{pid}")
 
     response = await client.post(
-        "/ServiceRequest", json=_order(f"Patient/{pid}", f"Organization/{facility}")
+        "/ServiceRequest", json=order(f"Patient/{pid}", f"Organization/{facility}")
     )
 
     assert_outcome(response, 422, expression="ServiceRequest.subject")

@@ -10,9 +10,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from services.intake.tests.builders import organization, patient
 from shared.settings import ServiceSettings
 from tests.fixtures import BASE, client_for, start_app
-from tests.support.rest import assert_outcome, create, organization, patient
+from tests.support.rest import assert_outcome, create
 
 INTAKE_TYPES = {"Patient", "Organization", "ServiceRequest", "ImagingStudy", "Endpoint"}
 

@@ -8,14 +8,9 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from services.intake.tests.builders import organization, patient
 from tests.fixtures import BASE
-from tests.support.rest import (
-    assert_outcome,
-    create,
-    organization,
-    patient,
-    versions_written,
-)
+from tests.support.rest import assert_outcome, create, versions_written
 
 # -- create ---------------------------------------------------------------------------
 

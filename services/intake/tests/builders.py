@@ -1,12 +1,21 @@
-"""Intake resources as a facility's EHR sends them: patient, facility, order and study.
+"""Intake resources for tests, and the Bundles that carry them: every test of the suite
+builds what it sends here.
 
-Each builder returns a fresh dict (tests mutate them freely). Identifiers follow the
-intake rules: MRN typed MR, accession typed ACSN, placer typed PLAC (HL7 v2-0203), and the
-Study Instance UID under urn:dicom:uid.
+Each builder returns a fresh dict (tests mutate them freely) and stores nothing; tests
+store with tests.support.rest.create. References are given as reference strings
+("Patient/1", "urn:uuid:...", "Patient?identifier=...") or as stored resources.
+
+`registered_patient`, `facility`, `order` and `study` are what a facility's EHR sends, with
+identifiers as the intake rules want them: MRN typed MR, accession typed ACSN, placer typed
+PLAC (HL7 v2-0203), NPI, and the Study Instance UID under urn:dicom:uid. Their defaults
+build the same resource on every call -- a re-send, which intake answers with the stored
+one -- so a test storing several gives each its own number. `patient` and `organization`
+carry only the elements given, which intake stores however often they are sent.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -14,14 +23,37 @@ import httpx
 from services.intake.codes import (
     DICOM_UID_SYSTEM,
     IDENTIFIER_TYPE_SYSTEM,
+    NPI_SYSTEM,
     ORDERING_FACILITY_EXTENSION,
 )
+from tests.support.rest import create
 
 MRN_SYSTEM = "urn:oid:2.16.840.1.113883.3.7418.1"
 ACCESSION_SYSTEM = "urn:oid:2.16.840.1.113883.3.7418.2"
 PLACER_SYSTEM = "urn:oid:2.16.840.1.113883.3.7418.3"
-NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
-CT_HEAD = {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "70450"}]}
+CPT = "http://www.ama-assn.org/go/cpt"
+
+Reference = str | Mapping[str, Any]
+
+
+def reference(target: Reference) -> dict[str, str]:
+    """A Reference to `target`: a reference string as it is, or a stored resource."""
+    if isinstance(target, str):
+        return {"reference": target}
+    return {"reference": f"{target['resourceType']}/{target['id']}"}
+
+
+def _overridden(resource: dict[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """`resource` with `fields` set, a None field removed."""
+    for key, value in fields.items():
+        if value is None:
+            resource.pop(key, None)
+        else:
+            resource[key] = value
+    return resource
+
+
+# -- identifiers ------------------------------------------------------------------------
 
 
 def typed_identifier(type_code: str, system: str, value: str) -> dict[str, Any]:
@@ -30,6 +62,10 @@ def typed_identifier(type_code: str, system: str, value: str) -> dict[str, Any]:
         "system": system,
         "value": value,
     }
+
+
+def medical_record_number(value: str) -> dict[str, Any]:
+    return typed_identifier("MR", MRN_SYSTEM, value)
 
 
 def accession(value: str) -> dict[str, Any]:
@@ -44,63 +80,97 @@ def study_uid(value: str) -> dict[str, Any]:
     return {"system": DICOM_UID_SYSTEM, "value": f"urn:oid:{value}"}
 
 
-def patient(mrn: str = "MRN-1001", family: str = "Rivera") -> dict[str, Any]:
-    return {
-        "resourceType": "Patient",
-        "identifier": [typed_identifier("MR", MRN_SYSTEM, mrn)],
-        "name": [{"family": family, "given": ["Ana"]}],
-        "gender": "female",
-        "birthDate": "1961-04-12",
-        "address": [{"state": "TX"}],
-    }
+def identifier(value: str, system: str = "urn:test:patient") -> list[dict[str, str]]:
+    """A plain identifier list (untyped, so intake does not keep it unique)."""
+    return [{"system": system, "value": value}]
+
+
+# -- patients and facilities ------------------------------------------------------------
+
+
+def patient(**elements: Any) -> dict[str, Any]:
+    """A Patient of just `elements` (without an MRN, each one sent is stored)."""
+    return {"resourceType": "Patient", **elements}
+
+
+def registered_patient(mrn: str = "MRN-1001", family: str = "Rivera") -> dict[str, Any]:
+    """A patient as the facility's EHR registered it: MRN, name, gender, birth date, state."""
+    return patient(
+        identifier=[medical_record_number(mrn)],
+        name=[{"family": family, "given": ["Ana"]}],
+        gender="female",
+        birthDate="1961-04-12",
+        address=[{"state": "TX"}],
+    )
+
+
+def named(family: str, *given: str) -> list[dict[str, Any]]:
+    """A Patient.name list with one HumanName."""
+    name: dict[str, Any] = {"family": family}
+    if given:
+        name["given"] = list(given)
+    return [name]
+
+
+async def patients(client: httpx.AsyncClient, *many: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Store a Patient of each set of elements, in order; the stored patients."""
+    return [await create(client, patient(**elements)) for elements in many]
+
+
+def organization(name: str = "Valley Imaging", **elements: Any) -> dict[str, Any]:
+    """An Organization named `name`, with `elements` (without an NPI, each one is stored)."""
+    return {"resourceType": "Organization", "name": name, **elements}
 
 
 def facility(npi: str = "1234567893", name: str = "Lakeside Imaging Center") -> dict[str, Any]:
-    return {
-        "resourceType": "Organization",
-        "identifier": [{"system": NPI_SYSTEM, "value": npi}],
-        "name": name,
-        "address": [{"state": "TX"}],
-    }
+    """An imaging facility as EHRs name it: by its NPI (intake keeps one per NPI)."""
+    identifiers = [{"system": NPI_SYSTEM, "value": npi}]
+    return organization(name, identifier=identifiers, address=[{"state": "TX"}])
+
+
+# -- orders and studies -----------------------------------------------------------------
 
 
 def order(
-    patient_ref: str,
-    facility_ref: str,
+    subject: Reference,
+    requester: Reference,
+    /,
     accession_number: str = "ACC-2001",
     **fields: Any,
 ) -> dict[str, Any]:
-    """A CT head order; `fields` override or add elements (None removes one)."""
+    """A CT head order of `subject` by the facility `requester`; `fields` override or add
+    elements, `subject` and `requester` too (None removes one)."""
     resource: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "identifier": [accession(accession_number)],
         "status": "active",
         "intent": "order",
-        "code": CT_HEAD,
-        "subject": {"reference": patient_ref},
-        "requester": {"reference": facility_ref},
+        "code": {"coding": [{"system": CPT, "code": "70450"}]},
+        "subject": reference(subject),
+        "requester": reference(requester),
     }
-    for key, value in fields.items():
-        if value is None:
-            resource.pop(key, None)
-        else:
-            resource[key] = value
-    return resource
+    return _overridden(resource, fields)
 
 
-def facility_extension(facility_ref: str) -> list[dict[str, Any]]:
-    return [{"url": ORDERING_FACILITY_EXTENSION, "valueReference": {"reference": facility_ref}}]
+def facility_extension(ordering_facility: Reference) -> list[dict[str, Any]]:
+    """The ordering-facility extension naming `ordering_facility`."""
+    return [{"url": ORDERING_FACILITY_EXTENSION, "valueReference": reference(ordering_facility)}]
 
 
 def study(
-    order_ref: str | None, patient_ref: str, uid: str = "1.2.840.113619.2.55.3.1", **fields: Any
+    based_on: Reference | None,
+    subject: Reference,
+    /,
+    uid: str = "1.2.840.113619.2.55.3.1",
+    **fields: Any,
 ) -> dict[str, Any]:
-    """A one-series CT study based on `order_ref`; `fields` override (None removes)."""
+    """A one-series CT study of `subject` based on the order `based_on`; `fields` override
+    (None removes)."""
     resource: dict[str, Any] = {
         "resourceType": "ImagingStudy",
         "identifier": [study_uid(uid)],
         "status": "available",
-        "subject": {"reference": patient_ref},
+        "subject": reference(subject),
         "started": "2025-03-14T02:10:00Z",
         "numberOfSeries": 1,
         "numberOfInstances": 120,
@@ -115,34 +185,44 @@ def study(
             }
         ],
     }
-    if order_ref is not None:
-        resource["basedOn"] = [{"reference": order_ref}]
-    for key, value in fields.items():
-        if value is None:
-            resource.pop(key, None)
-        else:
-            resource[key] = value
-    return resource
-
-
-async def create(client: httpx.AsyncClient, resource: dict[str, Any]) -> dict[str, Any]:
-    """POST `resource`, insist on 201, and return what was stored."""
-    response = await client.post(f"/{resource['resourceType']}", json=resource)
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
-
-
-async def count(client: httpx.AsyncClient, resource_type: str, **params: str) -> int:
-    """How many current resources of a type match `params` (a search total)."""
-    response = await client.get(f"/{resource_type}", params={**params, "_summary": "count"})
-    assert response.status_code == 200, response.text
-    total: int = response.json()["total"]
-    return total
+    if based_on is not None:
+        resource["basedOn"] = [reference(based_on)]
+    return _overridden(resource, fields)
 
 
 async def ordering_setup(client: httpx.AsyncClient) -> tuple[str, str]:
     """A stored patient and facility; their references."""
-    stored_patient = await create(client, patient())
+    stored_patient = await create(client, registered_patient())
     stored_facility = await create(client, facility())
     return f"Patient/{stored_patient['id']}", f"Organization/{stored_facility['id']}"
+
+
+# -- Bundles (https://hl7.org/fhir/R4/http.html#transaction) ------------------------------
+
+
+def bundle(bundle_type: str, *bundle_entries: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": bundle_type, "entry": list(bundle_entries)}
+
+
+def post_entry(
+    resource: dict[str, Any], full_url: str | None = None, **request: str
+) -> dict[str, Any]:
+    """An entry creating `resource` (known to other entries as `full_url`)."""
+    entry: dict[str, Any] = {
+        "resource": resource,
+        "request": {"method": "POST", "url": resource["resourceType"], **request},
+    }
+    if full_url:
+        entry["fullUrl"] = full_url
+    return entry
+
+
+def put_entry(resource: dict[str, Any], **request: str) -> dict[str, Any]:
+    """An entry updating the stored `resource`."""
+    url = f"{resource['resourceType']}/{resource['id']}"
+    return {"resource": resource, "request": {"method": "PUT", "url": url, **request}}
+
+
+def request_entry(method: str, url: str, **request: str) -> dict[str, Any]:
+    """An entry without a resource (GET, DELETE)."""
+    return {"request": {"method": method, "url": url, **request}}

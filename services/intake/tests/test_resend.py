@@ -8,7 +8,6 @@ times at once.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -18,15 +17,15 @@ from services.intake.tests.builders import (
     ACCESSION_SYSTEM,
     MRN_SYSTEM,
     NPI_SYSTEM,
-    count,
-    create,
+    bundle,
     facility,
     order,
     ordering_setup,
-    patient,
+    post_entry,
+    registered_patient,
     study,
 )
-from tests.fixtures import client_for
+from tests.support.rest import count, create, post_at_once
 
 
 async def test_a_resent_order_returns_the_stored_one_and_creates_nothing(
@@ -51,7 +50,7 @@ async def test_a_resent_patient_and_study_return_the_stored_ones(
     order_ref = f"ServiceRequest/{(await create(client, order(patient_ref, facility_ref)))['id']}"
     first_study = await create(client, study(order_ref, patient_ref))
 
-    resent_patient = await client.post("/Patient", json=patient())
+    resent_patient = await client.post("/Patient", json=registered_patient())
     assert resent_patient.status_code == 200, resent_patient.text
     assert f"Patient/{resent_patient.json()['id']}" == patient_ref
     resent_study = await client.post("/ImagingStudy", json=study(order_ref, patient_ref))
@@ -68,23 +67,20 @@ def order_transaction() -> dict[str, Any]:
         name: f"urn:uuid:0000000{i}-7d3c-4b5a-9f10-6a2b3c4d5e6f"
         for i, name in enumerate(("patient", "facility", "order", "study"))
     }
-    resources = {
-        "patient": patient(),
-        "facility": facility(npi="1730187795"),
-        "order": order(urns["patient"], urns["facility"], "ACC-6001"),
-        "study": study(urns["order"], urns["patient"], uid="1.2.840.113619.2.55.3.6001"),
-    }
-    entries: list[dict[str, Any]] = [
-        {
-            "fullUrl": urns[name],
-            "resource": resources[name],
-            "request": {"method": "POST", "url": resources[name]["resourceType"]},
-        }
-        for name in ("study", "order", "patient", "facility")
-    ]
-    # The EHR may also say so itself: create the facility only if its NPI is new.
-    entries[3]["request"]["ifNoneExist"] = f"identifier={NPI_SYSTEM}|1730187795"
-    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    return bundle(
+        "transaction",
+        post_entry(
+            study(urns["order"], urns["patient"], uid="1.2.840.113619.2.55.3.6001"), urns["study"]
+        ),
+        post_entry(order(urns["patient"], urns["facility"], "ACC-6001"), urns["order"]),
+        post_entry(registered_patient(), urns["patient"]),
+        # The EHR may also say so itself: create the facility only if its NPI is new.
+        post_entry(
+            facility(npi="1730187795"),
+            urns["facility"],
+            ifNoneExist=f"identifier={NPI_SYSTEM}|1730187795",
+        ),
+    )
 
 
 async def test_a_resent_transaction_creates_nothing_the_second_time(
@@ -118,20 +114,12 @@ async def test_a_patient_sent_twice_in_one_transaction_is_one_patient(
     facility_ref = f"Organization/{stored_facility['id']}"
     first_urn = "urn:uuid:1f0e2d3c-4b5a-4697-8877-665544332211"
     second_urn = "urn:uuid:1f0e2d3c-4b5a-4697-8877-665544332212"
-    entries = [
-        {"fullUrl": urn, "resource": patient(), "request": {"method": "POST", "url": "Patient"}}
-        for urn in (first_urn, second_urn)
-    ]
+    entries = [post_entry(registered_patient(), urn) for urn in (first_urn, second_urn)]
     entries += [
-        {
-            "resource": order(urn, facility_ref, number),
-            "request": {"method": "POST", "url": "ServiceRequest"},
-        }
+        post_entry(order(urn, facility_ref, number))
         for urn, number in ((first_urn, "ACC-6101"), (second_urn, "ACC-6102"))
     ]
-    response = await client.post(
-        "", json={"resourceType": "Bundle", "type": "transaction", "entry": entries}
-    )
+    response = await client.post("", json=bundle("transaction", *entries))
     assert response.status_code == 200, response.text
     first, second, *orders = (e["resource"] for e in response.json()["entry"])
     assert second["id"] == first["id"]
@@ -145,11 +133,7 @@ async def test_identical_orders_sent_at_once_store_exactly_one(
     patient_ref, facility_ref = await ordering_setup(client)
     resource = order(patient_ref, facility_ref, "ACC-7001")
 
-    async def send() -> httpx.Response:
-        async with client_for(intake_app) as own_client:
-            return await own_client.post("/ServiceRequest", json=resource)
-
-    responses = await asyncio.gather(*(send() for _ in range(10)))
+    responses = await post_at_once(intake_app, "/ServiceRequest", [resource] * 10)
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] * 9 + [201], [r.text for r in responses]
     assert len({r.json()["id"] for r in responses}) == 1
@@ -162,29 +146,17 @@ async def test_transactions_sharing_a_patient_sent_at_once_share_one_patient(
     stored_facility = await create(client, facility())
     facility_ref = f"Organization/{stored_facility['id']}"
 
-    def bundle(accession_number: str) -> dict[str, Any]:
-        patient_urn = "urn:uuid:5b0c6a7e-0d1f-4e35-8a55-0c0d5e8f9a01"
-        return {
-            "resourceType": "Bundle",
-            "type": "transaction",
-            "entry": [
-                {
-                    "resource": order(patient_urn, facility_ref, accession_number),
-                    "request": {"method": "POST", "url": "ServiceRequest"},
-                },
-                {
-                    "fullUrl": patient_urn,
-                    "resource": patient(),
-                    "request": {"method": "POST", "url": "Patient"},
-                },
-            ],
-        }
+    patient_urn = "urn:uuid:5b0c6a7e-0d1f-4e35-8a55-0c0d5e8f9a01"
+    transactions = [
+        bundle(
+            "transaction",
+            post_entry(order(patient_urn, facility_ref, f"ACC-80{i:02d}")),
+            post_entry(registered_patient(), patient_urn),
+        )
+        for i in range(5)
+    ]
 
-    async def send(accession_number: str) -> httpx.Response:
-        async with client_for(intake_app) as own_client:
-            return await own_client.post("", json=bundle(accession_number))
-
-    responses = await asyncio.gather(*(send(f"ACC-80{i:02d}") for i in range(5)))
+    responses = await post_at_once(intake_app, "", transactions)
     assert [r.status_code for r in responses] == [200] * 5, [r.text for r in responses]
     assert await count(client, "Patient", identifier=f"{MRN_SYSTEM}|MRN-1001") == 1
     patient_id = (await client.get("/Patient")).json()["entry"][0]["resource"]["id"]

@@ -14,16 +14,15 @@ import pytest
 from services.intake.tests.builders import (
     ACCESSION_SYSTEM,
     accession,
-    count,
-    create,
     facility_extension,
     order,
     ordering_setup,
-    patient,
     placer,
+    registered_patient,
     study,
     typed_identifier,
 )
+from tests.support.rest import count, create, put
 
 
 async def assert_refused(
@@ -42,10 +41,6 @@ async def assert_refused(
     assert expression in issue["expression"]
     assert await count(client, resource_type) == before
     return outcome
-
-
-async def put(client: httpx.AsyncClient, resource: dict[str, Any]) -> httpx.Response:
-    return await client.put(f"/{resource['resourceType']}/{resource['id']}", json=resource)
 
 
 # -- ServiceRequest --------------------------------------------------------------------
@@ -254,7 +249,7 @@ async def test_a_cancelled_study_is_not_reactivated_but_may_be_entered_in_error(
 
 async def test_a_patient_without_mrn_is_stored_as_sent(client: httpx.AsyncClient) -> None:
     # No MRN means no re-send key: two such patients are two resources.
-    anonymous = {k: v for k, v in patient().items() if k != "identifier"}
+    anonymous = {k: v for k, v in registered_patient().items() if k != "identifier"}
     first = await create(client, anonymous)
     second = await create(client, anonymous)
     assert first["id"] != second["id"]

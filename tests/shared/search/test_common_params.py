@@ -10,18 +10,8 @@ import asyncio
 
 import httpx
 
-from tests.shared.search.helpers import (
-    assert_outcome,
-    delete,
-    found,
-    ids_of,
-    named,
-    order,
-    organization,
-    patient,
-    patients,
-    update,
-)
+from services.intake.tests.builders import named, order, organization, patient, patients
+from tests.support.rest import assert_outcome, create, delete, found, ids_of, update
 
 
 async def test_id_matches_the_listed_ids(client: httpx.AsyncClient) -> None:
@@ -36,9 +26,9 @@ async def test_id_matches_the_listed_ids(client: httpx.AsyncClient) -> None:
 
 
 async def test_last_updated_compares_with_meta_last_updated(client: httpx.AsyncClient) -> None:
-    earlier = await patient(client)
+    earlier = await create(client, patient())
     await asyncio.sleep(0.01)  # so the two differ at the millisecond precision of meta
-    later = await patient(client)
+    later = await create(client, patient())
     earlier_at, later_at = earlier["meta"]["lastUpdated"], later["meta"]["lastUpdated"]
     expected = {
         f"gt{earlier_at}": ids_of(later),
@@ -71,12 +61,12 @@ async def test_last_updated_moves_when_a_resource_changes(client: httpx.AsyncCli
 
 
 async def test_missing_true_finds_resources_without_a_value(client: httpx.AsyncClient) -> None:
-    facility = await organization(client)
+    facility = await create(client, organization())
     born, unborn_date = await patients(
         client, {"birthDate": "1980-01-01", "name": named("Roe")}, {}
     )
-    managed = await patient(
-        client, managingOrganization={"reference": f"Organization/{facility['id']}"}
+    managed = await create(
+        client, patient(managingOrganization={"reference": f"Organization/{facility['id']}"})
     )
 
     assert await found(client, "Patient", {"birthdate:missing": "true"}) == ids_of(
@@ -97,7 +87,9 @@ async def test_missing_takes_only_true_or_false(client: httpx.AsyncClient) -> No
 
 
 async def test_updated_value_replaces_the_old_one_in_search(client: httpx.AsyncClient) -> None:
-    stored = await patient(client, name=named("Alpha"), birthDate="1990-05-05", gender="male")
+    stored = await create(
+        client, patient(name=named("Alpha"), birthDate="1990-05-05", gender="male")
+    )
 
     await update(client, {**stored, "name": named("Beta"), "birthDate": "1991-06-06"})
 
@@ -111,9 +103,9 @@ async def test_updated_value_replaces_the_old_one_in_search(client: httpx.AsyncC
 async def test_updated_reference_replaces_the_old_one_in_search(
     client: httpx.AsyncClient,
 ) -> None:
-    facility = await organization(client)
-    jane, john = await patient(client), await patient(client)
-    stored = await order(client, jane, facility)
+    facility = await create(client, organization())
+    jane, john = await patients(client, {}, {})
+    stored = await create(client, order(jane, facility))
 
     await update(client, {**stored, "subject": {"reference": f"Patient/{john['id']}"}})
 

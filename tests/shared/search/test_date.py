@@ -8,15 +8,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.shared.search.helpers import (
-    assert_outcome,
-    found,
-    ids_of,
-    order,
-    organization,
-    patient,
-    patients,
-)
+from services.intake.tests.builders import order, ordering_setup, patients
+from tests.support.rest import assert_outcome, create, found, ids_of
 
 
 async def _births(client: httpx.AsyncClient) -> tuple[dict, dict, dict, dict]:
@@ -66,12 +59,14 @@ async def test_prefixes_compare_ranges_at_their_precision(client: httpx.AsyncCli
 async def test_date_time_with_offset_compares_as_the_same_instant(
     client: httpx.AsyncClient,
 ) -> None:
-    facility, subject = await organization(client), await patient(client)
+    subject, facility = await ordering_setup(client)
     # 04:30 UTC on 2 March; 23:00 UTC on 1 March
-    evening_in_new_york = await order(
-        client, subject, facility, authoredOn="2026-03-01T23:30:00-05:00"
+    evening_in_new_york = await create(
+        client, order(subject, facility, "ACC-NY", authoredOn="2026-03-01T23:30:00-05:00")
     )
-    night_in_cairo = await order(client, subject, facility, authoredOn="2026-03-02T01:00:00+02:00")
+    night_in_cairo = await create(
+        client, order(subject, facility, "ACC-CAIRO", authoredOn="2026-03-02T01:00:00+02:00")
+    )
     expected = {
         "2026-03-01T23:30:00-05:00": ids_of(evening_in_new_york),
         "2026-03-02T04:30:00Z": ids_of(evening_in_new_york),
@@ -93,16 +88,22 @@ async def test_date_time_with_offset_compares_as_the_same_instant(
 
 
 async def test_period_matches_by_overlap_and_containment(client: httpx.AsyncClient) -> None:
-    facility, subject = await organization(client), await patient(client)
-    morning_slot = await order(
+    subject, facility = await ordering_setup(client)
+    morning_slot = await create(
         client,
-        subject,
-        facility,
-        occurrencePeriod={"start": "2026-04-01T08:00:00Z", "end": "2026-04-01T12:00:00Z"},
+        order(
+            subject,
+            facility,
+            "ACC-MORNING",
+            occurrencePeriod={"start": "2026-04-01T08:00:00Z", "end": "2026-04-01T12:00:00Z"},
+        ),
     )
-    next_day = await order(client, subject, facility, occurrenceDateTime="2026-04-02T09:00:00Z")
-    open_ended = await order(
-        client, subject, facility, occurrencePeriod={"start": "2026-04-03T00:00:00Z"}
+    next_day = await create(
+        client, order(subject, facility, "ACC-NEXT-DAY", occurrenceDateTime="2026-04-02T09:00:00Z")
+    )
+    open_ended = await create(
+        client,
+        order(subject, facility, "ACC-OPEN", occurrencePeriod={"start": "2026-04-03T00:00:00Z"}),
     )
     expected = {
         "2026-04-01": ids_of(morning_slot),

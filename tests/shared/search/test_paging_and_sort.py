@@ -14,17 +14,16 @@ import httpx
 import orjson
 import pytest
 
+from services.intake.tests.builders import named, patients
 from shared.settings import ServiceSettings
 from tests.fixtures import client_for, start_app
-from tests.shared.search.helpers import (
+from tests.support.rest import (
     assert_outcome,
     delete,
     follow,
     ids_of,
     links,
     match_ids,
-    named,
-    patients,
     query_of,
     search,
 )

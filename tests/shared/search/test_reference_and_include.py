@@ -8,28 +8,25 @@ from __future__ import annotations
 
 import httpx
 
-from tests.shared.search.helpers import (
-    BASE_URL,
-    assert_outcome,
-    entries,
-    found,
-    ids_of,
-    match_ids,
+from services.intake.tests.builders import (
+    facility_extension,
     order,
     organization,
     patient,
-    search,
+    patients,
     study,
 )
+from tests.fixtures import BASE
+from tests.support.rest import assert_outcome, create, entries, found, ids_of, match_ids, search
 
 
 async def test_patient_reference_matches_every_form_of_the_reference(
     client: httpx.AsyncClient,
 ) -> None:
-    facility = await organization(client)
-    jane, john = await patient(client), await patient(client)
-    janes_order = await order(client, jane, facility)
-    await order(client, john, facility)
+    facility = await create(client, organization())
+    jane, john = await patients(client, {}, {})
+    janes_order = await create(client, order(jane, facility, "ACC-JANE"))
+    await create(client, order(john, facility, "ACC-JOHN"))
     jane_id = jane["id"]
 
     for params in (
@@ -37,7 +34,7 @@ async def test_patient_reference_matches_every_form_of_the_reference(
         {"patient": f"Patient/{jane_id}"},
         {"subject": jane_id},
         {"subject:Patient": jane_id},
-        {"subject": f"{BASE_URL}/Patient/{jane_id}"},
+        {"subject": f"{BASE}/Patient/{jane_id}"},
         {"patient": f"unknown,Patient/{jane_id}"},
     ):
         assert await found(client, "ServiceRequest", params) == ids_of(janes_order), params
@@ -45,9 +42,9 @@ async def test_patient_reference_matches_every_form_of_the_reference(
 
 
 async def test_reference_of_another_type_does_not_match(client: httpx.AsyncClient) -> None:
-    facility = await organization(client)
-    jane = await patient(client)
-    await order(client, jane, facility)
+    facility = await create(client, organization())
+    jane = await create(client, patient())
+    await create(client, order(jane, facility))
 
     assert await found(client, "ServiceRequest", {"patient": f"Organization/{jane['id']}"}) == set()
     assert await found(client, "ServiceRequest", {"requester": f"Patient/{facility['id']}"}) == (
@@ -58,10 +55,20 @@ async def test_reference_of_another_type_does_not_match(client: httpx.AsyncClien
 async def test_facility_matches_organization_requester_and_ordering_facility_extension(
     client: httpx.AsyncClient,
 ) -> None:
-    valley, hillside = await organization(client), await organization(client, name="Hillside")
-    subject = await patient(client)
-    requested_by_valley = await order(client, subject, valley)
-    for_hillside = await order(client, subject, hillside, via_extension=True)
+    valley = await create(client, organization())
+    hillside = await create(client, organization(name="Hillside"))
+    subject = await create(client, patient())
+    requested_by_valley = await create(client, order(subject, valley, "ACC-VALLEY"))
+    for_hillside = await create(
+        client,
+        order(
+            subject,
+            hillside,
+            "ACC-HILLSIDE",
+            requester=None,
+            extension=facility_extension(hillside),
+        ),
+    )
 
     assert await found(client, "ServiceRequest", {"facility": valley["id"]}) == ids_of(
         requested_by_valley
@@ -73,12 +80,12 @@ async def test_facility_matches_organization_requester_and_ordering_facility_ext
 
 
 async def test_include_adds_each_referenced_patient_once(client: httpx.AsyncClient) -> None:
-    facility = await organization(client)
-    jane, john = await patient(client), await patient(client)
+    facility = await create(client, organization())
+    jane, john = await patients(client, {}, {})
     orders = [
-        await order(client, jane, facility),
-        await order(client, jane, facility),
-        await order(client, john, facility),
+        await create(client, order(jane, facility, "ACC-JANE-1")),
+        await create(client, order(jane, facility, "ACC-JANE-2")),
+        await create(client, order(john, facility, "ACC-JOHN")),
     ]
 
     for includes in (
@@ -99,10 +106,10 @@ async def test_include_adds_each_referenced_patient_once(client: httpx.AsyncClie
 async def test_include_of_a_page_adds_only_that_pages_references(
     client: httpx.AsyncClient,
 ) -> None:
-    facility = await organization(client)
-    jane, john = await patient(client), await patient(client)
-    await order(client, jane, facility)
-    johns_order = await order(client, john, facility)
+    facility = await create(client, organization())
+    jane, john = await patients(client, {}, {})
+    await create(client, order(jane, facility, "ACC-JANE"))
+    johns_order = await create(client, order(john, facility, "ACC-JOHN"))
 
     bundle = await search(
         client, "ServiceRequest", {"_include": "ServiceRequest:patient", "_id": johns_order["id"]}
@@ -112,10 +119,13 @@ async def test_include_of_a_page_adds_only_that_pages_references(
 
 
 async def test_include_of_based_on_adds_the_order_of_a_study(client: httpx.AsyncClient) -> None:
-    facility = await organization(client)
-    subject = await patient(client)
-    the_order = await order(client, subject, facility)
-    scans = [await study(client, the_order), await study(client, the_order)]
+    facility = await create(client, organization())
+    subject = await create(client, patient())
+    the_order = await create(client, order(subject, facility))
+    scans = [
+        await create(client, study(the_order, subject, uid="1.2.840.113619.2.55.3.11")),
+        await create(client, study(the_order, subject, uid="1.2.840.113619.2.55.3.12")),
+    ]
 
     bundle = await search(client, "ImagingStudy", {"_include": "ImagingStudy:basedon"})
 
@@ -124,17 +134,18 @@ async def test_include_of_based_on_adds_the_order_of_a_study(client: httpx.Async
     assert [(e["resource"]["resourceType"], e["resource"]["id"]) for e in included] == [
         ("ServiceRequest", the_order["id"])
     ]
-    assert included[0]["fullUrl"] == f"{BASE_URL}/ServiceRequest/{the_order['id']}"
+    assert included[0]["fullUrl"] == f"{BASE}/ServiceRequest/{the_order['id']}"
 
 
 async def test_revinclude_adds_the_studies_based_on_each_order(client: httpx.AsyncClient) -> None:
-    facility = await organization(client)
-    subject = await patient(client)
-    scanned, pending = (
-        await order(client, subject, facility),
-        await order(client, subject, facility),
-    )
-    scans = [await study(client, scanned), await study(client, scanned)]
+    facility = await create(client, organization())
+    subject = await create(client, patient())
+    scanned = await create(client, order(subject, facility, "ACC-SCANNED"))
+    pending = await create(client, order(subject, facility, "ACC-PENDING"))
+    scans = [
+        await create(client, study(scanned, subject, uid="1.2.840.113619.2.55.3.11")),
+        await create(client, study(scanned, subject, uid="1.2.840.113619.2.55.3.12")),
+    ]
 
     for revinclude in ("ImagingStudy:basedon", "ImagingStudy:basedon:ServiceRequest"):
         bundle = await search(client, "ServiceRequest", {"_revinclude": revinclude})

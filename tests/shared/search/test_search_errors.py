@@ -5,14 +5,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.shared.search.helpers import (
-    assert_outcome,
-    found,
-    ids_of,
-    named,
-    patients,
-    search,
-)
+from services.intake.tests.builders import named, patients
+from tests.support.rest import assert_outcome, found, ids_of, search
 
 
 async def test_unknown_parameter_is_refused_naming_it(client: httpx.AsyncClient) -> None:

@@ -4,17 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.shared.search.helpers import (
-    assert_outcome,
-    follow,
-    links,
-    match_ids,
-    named,
-    patients,
-    query_of,
-    search,
-    searchset,
-)
+from services.intake.tests.builders import named, patients
+from tests.support.rest import assert_outcome, follow, links, match_ids, query_of, search, searchset
 
 FORM = "application/x-www-form-urlencoded"
 

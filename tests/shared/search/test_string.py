@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.shared.search.helpers import found, ids_of, named, organization, patients
+from services.intake.tests.builders import named, organization, patients
+from tests.support.rest import create, found, ids_of
 
 
 async def _people(client: httpx.AsyncClient) -> tuple[dict, dict, dict, dict]:
@@ -93,8 +94,10 @@ async def test_address_state_matches_like_any_string(client: httpx.AsyncClient) 
 
 
 async def test_organization_name_matches_name_or_alias(client: httpx.AsyncClient) -> None:
-    valley = await organization(client, name="Valley Imaging", alias=["St. Luke's Radiology"])
-    await organization(client, name="Hillside Clinic")
+    valley = await create(
+        client, organization(name="Valley Imaging", alias=["St. Luke's Radiology"])
+    )
+    await create(client, organization(name="Hillside Clinic"))
 
     assert await found(client, "Organization", {"name": "valley"}) == ids_of(valley)
     assert await found(client, "Organization", {"name": "st. luke"}) == ids_of(valley)

@@ -8,31 +8,30 @@ from __future__ import annotations
 
 import httpx
 
-from tests.shared.search.helpers import (
-    CHEST_CT,
-    CHEST_XRAY,
-    CHEST_XRAY_CPT,
-    CPT,
-    LOINC,
-    found,
-    ids_of,
-    order,
-    organization,
-    patient,
-    patients,
-)
+from services.intake.tests.builders import CPT, order, ordering_setup, organization, patients
+from tests.support.rest import create, found, ids_of
 
 MRN_SYSTEM = "urn:oid:1.2.36.146.595.217.0.1"
+LOINC = "http://loinc.org"
+CHEST_XRAY = {"system": LOINC, "code": "36643-5", "display": "XR Chest 2 Views"}
+CHEST_XRAY_CPT = {"system": CPT, "code": "71046"}
+CHEST_CT = {"system": LOINC, "code": "24627-2", "display": "CT Chest"}
 
 
 async def _orders(client: httpx.AsyncClient) -> tuple[dict, dict, dict]:
     """An X-ray coded in LOINC and CPT (active), a CT in LOINC (draft), an X-ray in CPT only
     (on hold)."""
-    facility = await organization(client)
-    subject = await patient(client)
-    xray_both = await order(client, subject, facility, codings=(CHEST_XRAY, CHEST_XRAY_CPT))
-    ct = await order(client, subject, facility, codings=(CHEST_CT,), status="draft")
-    xray_cpt = await order(client, subject, facility, codings=(CHEST_XRAY_CPT,), status="on-hold")
+    subject, facility = await ordering_setup(client)
+    xray_both = await create(
+        client, order(subject, facility, "ACC-XR", code={"coding": [CHEST_XRAY, CHEST_XRAY_CPT]})
+    )
+    ct = await create(
+        client, order(subject, facility, "ACC-CT", code={"coding": [CHEST_CT]}, status="draft")
+    )
+    xray_cpt = await create(
+        client,
+        order(subject, facility, "ACC-XR-CPT", code={"coding": [CHEST_XRAY_CPT]}, status="on-hold"),
+    )
     return xray_both, ct, xray_cpt
 
 
@@ -131,9 +130,9 @@ async def test_not_excludes_matches_and_keeps_resources_without_a_value(
 
 
 async def test_boolean_matches_true_and_false(client: httpx.AsyncClient) -> None:
-    active = await organization(client, active=True)
-    retired = await organization(client, name="Old Clinic", active=False)
-    await organization(client, name="Unknown Status")
+    active = await create(client, organization(active=True))
+    retired = await create(client, organization(name="Old Clinic", active=False))
+    await create(client, organization(name="Unknown Status"))
 
     assert await found(client, "Organization", {"active": "true"}) == ids_of(active)
     assert await found(client, "Organization", {"active": "false"}) == ids_of(retired)
