@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from shared.events import tables as _outbox_tables  # noqa: F401  (registers the outbox)
 from shared.fhir.storage.tables import metadata
 from shared.settings import ServiceSettings
 

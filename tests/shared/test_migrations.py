@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from shared.events import tables as _outbox_tables  # noqa: F401
 from shared.fhir.storage.tables import metadata
 
 SERVICES = ("intake", "assignment", "reporting", "sla")
@@ -38,4 +39,4 @@ async def test_migrated_schema_matches_the_declared_tables(
     finally:
         await engine.dispose()
     assert differences == []
-    assert version == "0001"
+    assert version == "0002"

@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.events.outbox import record_event
 from shared.fhir.outcomes import conflict
 from shared.fhir.registry import ResourceDefinition
 from shared.fhir.search.index import extract_index_rows
@@ -142,6 +143,9 @@ class HistoryEntry:
     seq: int
     stored: StoredResource
     method: str
+
+
+_INTERACTION_BY_METHOD = {"POST": "create", "PUT": "update", "DELETE": "delete"}
 
 
 class FhirRepository:
@@ -272,6 +276,7 @@ class FhirRepository:
         return stored
 
     async def _record_version(self, stored: StoredResource, method: str) -> None:
+        """History row and outbox event of a new version, in the writer's transaction."""
         await self.session.execute(
             _INSERT_VERSION,
             {
@@ -284,6 +289,14 @@ class FhirRepository:
                 "deleted": stored.deleted,
                 "content": None if stored.deleted else stored.content,
             },
+        )
+        await record_event(
+            self.session,
+            resource_type=stored.resource_type,
+            resource_id=stored.id,
+            version_id=stored.version_id,
+            interaction=_INTERACTION_BY_METHOD[method],
+            occurred_at=stored.last_updated,
         )
 
     async def _write_index(
@@ -317,14 +330,21 @@ class FhirRepository:
         return row[0] if row else None
 
     async def claim_identifiers(
-        self, resource_type: str, resource_id: str, keys: Sequence[tuple[str, str]]
+        self,
+        resource_type: str,
+        resource_id: str,
+        keys: Sequence[tuple[str, str]],
+        *,
+        new_id: bool = False,
     ) -> str | None:
         """Claim `keys` for `resource_id`; on a clash claim none and return the holder's id.
 
         A concurrent claim of the same key waits for the other transaction, so exactly one
-        of two simultaneous identical orders wins.
+        of two simultaneous identical orders wins. `new_id` says `resource_id` was just
+        generated, so it holds no earlier claims to release first.
         """
-        await self.release_identifiers(resource_type, resource_id)
+        if not new_id:
+            await self.release_identifiers(resource_type, resource_id)
         claim = _CLAIM["postgresql" if self.dialect == "postgresql" else "sqlite"]
         for system, value in keys:
             result = await self.session.execute(

@@ -1,0 +1,1 @@
+"""Events: the transactional outbox every resource change writes, and its relay."""

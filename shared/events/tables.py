@@ -1,0 +1,35 @@
+"""The outbox: one row per resource change, written in the change's own transaction.
+
+A change and its event commit or roll back together, so no event is ever lost (a crash
+after the commit leaves the row for the relay to pick up after restart) and no event is
+ever sent for a change that did not happen (a rolled-back change leaves no row).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Index, Integer, String, Table, text
+
+from shared.fhir.storage.tables import BigId, UTCDateTime, metadata
+
+outbox_event = Table(
+    "outbox_event",
+    metadata,
+    # Commit order is not seq order across concurrent transactions; the relay therefore
+    # takes undispatched rows by `dispatched_at IS NULL`, never "seq above a watermark".
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("resource_type", String(64), nullable=False),
+    Column("resource_id", String(64), nullable=False),
+    Column("version_id", Integer, nullable=False),
+    Column("interaction", String(8), nullable=False),  # create | update | delete
+    Column("occurred_at", UTCDateTime, nullable=False),
+    # W3C trace context of the request that made the change, so that the notification
+    # continues the same trace.
+    Column("traceparent", String(55), nullable=True),
+    Column("dispatched_at", UTCDateTime, nullable=True),
+    Index(
+        "ix_outbox_event_pending",
+        "seq",
+        postgresql_where=text("dispatched_at IS NULL"),
+        sqlite_where=text("dispatched_at IS NULL"),
+    ),
+)
