@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from sqlalchemy import insert, select, text, update
@@ -88,12 +87,3 @@ async def mark_dispatched(session: AsyncSession, seqs: list[int], moment: dateti
     await session.execute(
         update(outbox_event).where(outbox_event.c.seq.in_(seqs)).values(dispatched_at=moment)
     )
-
-
-def event_attributes(event: OutboxEvent) -> dict[str, Any]:
-    """Log fields of an event: ids only, never contents."""
-    return {
-        "outbox_seq": event.seq,
-        "resource_type": event.resource_type,
-        "interaction": event.interaction,
-    }

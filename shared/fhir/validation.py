@@ -208,7 +208,3 @@ def _code_issues(resource_type: str, data: dict[str, Any]) -> list[Issue]:
                 )
             )
     return issues
-
-
-def is_known_type(resource_type: str) -> bool:
-    return _model(resource_type) is not None
