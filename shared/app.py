@@ -12,6 +12,8 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
 from shared.db import Database
+from shared.events.api import subscription_operations
+from shared.events.runtime import background_events, with_subscriptions
 from shared.fhir.api import fhir_router
 from shared.fhir.http import FhirResponse, dumps
 from shared.fhir.outcomes import (
@@ -100,6 +102,8 @@ def create_service_app(
 ) -> FastAPI:
     """A FastAPI app serving `registry` at `settings.fhir_base_path`, plus /healthz, /readyz."""
 
+    registry = with_subscriptions(registry, settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.service_name, settings.log_level)
@@ -108,11 +112,12 @@ def create_service_app(
         app.state.database = database
         if on_startup is not None:
             await on_startup(app)
-        log.info("started", extra={"fhir_base_path": settings.fhir_base_path})
-        try:
-            yield
-        finally:
-            await database.dispose()
+        async with background_events(app, database, registry, settings):
+            log.info("started", extra={"fhir_base_path": settings.fhir_base_path})
+            try:
+                yield
+            finally:
+                await database.dispose()
 
     app = FastAPI(
         title=f"Teleradiology {registry.service} service",
@@ -148,5 +153,7 @@ def create_service_app(
             return _error_response(unavailable("The database is not available or not migrated"))
         return Response(content=b'{"status":"ready"}', media_type="application/json")
 
+    if registry.get("Subscription") is not None:
+        app.include_router(subscription_operations(), prefix=settings.fhir_base_path)
     app.include_router(fhir_router(registry), prefix=settings.fhir_base_path)
     return app

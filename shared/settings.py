@@ -6,6 +6,7 @@ environment. Unset, a service runs on an embedded SQLite file under `var/`.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -47,7 +48,23 @@ class ServiceSettings(BaseSettings):
     max_request_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     otel_traces_exporter: Literal["none", "console", "otlp"] = "none"
     otel_exporter_otlp_endpoint: str | None = None
-    seed_demo_data: bool = False
+    events_enabled: bool = Field(
+        default=True, description="Run the outbox relay and the subscription notifier"
+    )
+    subscription_retry_hours: float = Field(
+        default=24.0, gt=0, description="Failing deliveries retry this long before status error"
+    )
+    subscription_allow_http: bool = Field(
+        default=False, description="Allow http:// notification endpoints (https only otherwise)"
+    )
+    subscription_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Endpoint hosts (or *.suffix) exempt from the address checks",
+    )
+    subscription_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs endpoints may resolve to although private/loopback, e.g. 127.0.0.0/8",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -58,6 +75,13 @@ class ServiceSettings(BaseSettings):
         if not sep or scheme not in _DRIVERS:
             raise ValueError("DATABASE_URL must start with postgresql:// or sqlite://")
         return f"{_DRIVERS[scheme]}://{rest}"
+
+    @field_validator("subscription_allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
+        return value
 
     @field_validator("public_base_url")
     @classmethod
@@ -75,6 +99,12 @@ class ServiceSettings(BaseSettings):
         if self.otel_traces_exporter == "otlp" and not self.otel_exporter_otlp_endpoint:
             raise ValueError("OTEL_TRACES_EXPORTER=otlp needs OTEL_EXPORTER_OTLP_ENDPOINT")
         return self
+
+    @property
+    def public_fhir_base(self) -> str:
+        """The FHIR base clients use, where no request tells it (notifications)."""
+        origin = self.public_base_url or f"http://{self.service_name}"
+        return f"{origin}{self.fhir_base_path}"
 
     @property
     def resolved_database_url(self) -> str:

@@ -114,6 +114,9 @@ def make_settings(database_url: Callable[[str], str]) -> Callable[..., ServiceSe
             "environment": "development",
             "database_url": database_url(service),
             "dev_auth_token": DEV_TOKEN,
+            # The relay and notifier run only in the tests about them: elsewhere they
+            # would change outbox and subscription state under the test's feet.
+            "events_enabled": False,
         }
         return ServiceSettings(**(values | overrides))
 

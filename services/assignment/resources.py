@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+from shared.events.topics import status_changes, topic
 from shared.fhir.registry import Registry, ResourceDefinition, date, reference, string, token
 
 _SP = "http://hl7.org/fhir/SearchParameter/"
 
+TOPICS = (
+    topic(
+        "task-created",
+        "Task created",
+        "Task",
+        "create",
+        description="An order was assigned: a new Task.",
+    ),
+    topic(
+        "task-status-changed",
+        "Task status changed",
+        "Task",
+        "update",
+        description="A Task's status changed (accepted, rejected, completed, ...).",
+        fires=status_changes,
+    ),
+)
+
 REGISTRY = Registry(
     service="assignment",
+    topics=TOPICS,
     definitions=(
         ResourceDefinition(
             type="Practitioner",

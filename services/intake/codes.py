@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from shared.fhir.canonical import CANONICAL_BASE
+
 # HL7 v2 table 0203 identifier types: accession (ACSN) and placer order (PLAC) numbers.
 IDENTIFIER_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0203"
 ORDER_IDENTIFIER_TYPES = frozenset({"ACSN", "PLAC"})
@@ -12,7 +14,6 @@ DICOM_UID_SYSTEM = "urn:dicom:uid"
 
 # The platform's own canonical base for the extensions it defines (documented in
 # docs/fhir.md).
-CANONICAL_BASE = "https://teleradiology.example.org/fhir"
 ORDERING_FACILITY_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/ordering-facility"
 
 # USPS state codes, as Plan-Net's whereValid uses them.

@@ -11,6 +11,7 @@ from services.intake.rules import (
     order_identifiers,
     study_instance_uids,
 )
+from shared.events.topics import status_becomes, topic
 from shared.fhir.registry import (
     Registry,
     ResourceDefinition,
@@ -306,7 +307,42 @@ ENDPOINT = ResourceDefinition(
     documentation="DICOMweb locations from which studies are fetched.",
 )
 
+TOPICS = (
+    topic(
+        "order-registered",
+        "Imaging order registered",
+        "ServiceRequest",
+        "create",
+        description="A new imaging order was accepted.",
+    ),
+    topic(
+        "order-updated",
+        "Imaging order updated",
+        "ServiceRequest",
+        "update",
+        description="An imaging order changed (any element, including status).",
+    ),
+    topic(
+        "order-revoked",
+        "Imaging order revoked",
+        "ServiceRequest",
+        "update",
+        description="An imaging order's status became revoked.",
+        fires=status_becomes("revoked"),
+    ),
+    topic(
+        "imaging-study-available",
+        "Imaging study available",
+        "ImagingStudy",
+        "create",
+        "update",
+        description="A study's images became available for reading.",
+        fires=status_becomes("available"),
+    ),
+)
+
 REGISTRY = Registry(
     service="intake",
     definitions=(PATIENT, ORGANIZATION, SERVICE_REQUEST, IMAGING_STUDY, ENDPOINT),
+    topics=TOPICS,
 )

@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
+from shared.events.topics import status_becomes, topic
 from shared.fhir.registry import Registry, ResourceDefinition, date, reference, token
 
 _SP = "http://hl7.org/fhir/SearchParameter/"
 
+TOPICS = (
+    topic(
+        "report-preliminary",
+        "Preliminary report",
+        "DiagnosticReport",
+        "create",
+        "update",
+        description="A report became preliminary.",
+        fires=status_becomes("preliminary"),
+    ),
+    topic(
+        "report-final",
+        "Final report",
+        "DiagnosticReport",
+        "create",
+        "update",
+        description="A report became final.",
+        fires=status_becomes("final"),
+    ),
+    topic(
+        "report-amended",
+        "Report amended",
+        "DiagnosticReport",
+        "update",
+        description="A report was amended, corrected or appended.",
+        fires=status_becomes("amended", "corrected", "appended"),
+    ),
+)
+
 REGISTRY = Registry(
     service="reporting",
+    topics=TOPICS,
     definitions=(
         ResourceDefinition(
             type="DiagnosticReport",

@@ -7,7 +7,7 @@ ever sent for a change that did not happen (a rolled-back change leaves no row).
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, String, Table, text
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, text
 
 from shared.fhir.storage.tables import BigId, UTCDateTime, metadata
 
@@ -32,4 +32,38 @@ outbox_event = Table(
         postgresql_where=text("dispatched_at IS NULL"),
         sqlite_where=text("dispatched_at IS NULL"),
     ),
+)
+
+# Delivery state of each Subscription stored by this service: its event counter and how
+# far delivery has got. The counter row is locked while an event is numbered, so numbers
+# have no gaps and no duplicates however many replicas dispatch.
+subscription_state = Table(
+    "subscription_state",
+    metadata,
+    Column("subscription_id", String(64), primary_key=True),
+    Column("topic", String(255), nullable=False),
+    Column("status", String(16), nullable=False),  # requested | active | error | off
+    Column("events_since_start", BigInteger, nullable=False, default=0),
+    Column("delivered_through", BigInteger, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("failing_since", UTCDateTime, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", String(512), nullable=True),
+    Column("last_sent_at", UTCDateTime, nullable=True),
+    Index(None, "topic", "status"),
+    Index(None, "status", "next_attempt_at"),
+)
+
+# Every event numbered for a subscription, kept for redelivery and `$events`.
+subscription_event = Table(
+    "subscription_event",
+    metadata,
+    Column("subscription_id", String(64), primary_key=True),
+    Column("event_number", BigInteger, primary_key=True),
+    Column("topic", String(255), nullable=False),
+    Column("resource_type", String(64), nullable=False),
+    Column("resource_id", String(64), nullable=False),
+    Column("version_id", Integer, nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("traceparent", String(55), nullable=True),
 )

@@ -20,6 +20,29 @@ _INTERACTIONS = (
 )
 
 
+_BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport"
+
+
+def _subscription_support(registry: Registry) -> dict[str, Any]:
+    """The topics offered and the backport operations (Subscriptions R5 Backport, R4)."""
+    return {
+        "extension": [
+            {
+                "url": f"{_BACKPORT}/StructureDefinition/capabilitystatement-subscriptiontopic-canonical",
+                "valueCanonical": topic.url,
+            }
+            for topic in registry.topics
+        ],
+        "operation": [
+            {
+                "name": name,
+                "definition": f"{_BACKPORT}/OperationDefinition/backport-subscription-{name}",
+            }
+            for name in ("status", "events")
+        ],
+    }
+
+
 def capability_statement(
     registry: Registry, *, base_url: str, software_version: str, date: str
 ) -> dict[str, Any]:
@@ -47,6 +70,8 @@ def capability_statement(
         }
         if definition.documentation:
             resource["documentation"] = definition.documentation
+        if definition.type == "Subscription":
+            resource |= _subscription_support(registry)
         resources.append(resource)
     return {
         "resourceType": "CapabilityStatement",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from shared.fhir.outcomes import not_found
 
 if TYPE_CHECKING:
+    from shared.events.topics import Topic
     from shared.fhir.storage.repository import FhirRepository, StoredResource
 
 
@@ -87,6 +88,7 @@ class Registry:
 
     service: str
     definitions: tuple[ResourceDefinition, ...]
+    topics: tuple[Topic, ...] = ()
     _by_type: dict[str, ResourceDefinition] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -98,6 +100,9 @@ class Registry:
 
     def get(self, resource_type: str) -> ResourceDefinition | None:
         return self._by_type.get(resource_type)
+
+    def topic(self, url: str) -> Topic | None:
+        return next((t for t in self.topics if t.url == url), None)
 
     def require(self, resource_type: str) -> ResourceDefinition:
         definition = self._by_type.get(resource_type)

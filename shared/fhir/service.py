@@ -177,12 +177,14 @@ class FhirService:
         if keys:
             holder = await self.repository.identifier_owner(resource_type, keys)
             if holder is None:
-                holder = await self.repository.claim_identifiers(resource_type, resource_id, keys)
+                holder = await self.repository.claim_identifiers(
+                    resource_type, resource_id, keys, new_id=assigned_id is None
+                )
             if holder is not None:
                 return WriteResult(await self.read(resource_type, holder), False, resent=True)
         moment = now_utc()
         stored = await self.repository.insert(
-            definition, _with_meta(resource, resource_id, 1, moment), last_updated=moment
+            definition, with_server_meta(resource, resource_id, 1, moment), last_updated=moment
         )
         return WriteResult(stored, created=True)
 
@@ -233,7 +235,7 @@ class FhirService:
         stored = await self.repository.replace(
             definition,
             previous,
-            _with_meta(resource, previous.id, previous.version_id + 1, moment),
+            with_server_meta(resource, previous.id, previous.version_id + 1, moment),
             last_updated=moment,
             method="PUT",
         )
@@ -340,7 +342,7 @@ class FhirService:
             raise business_rule("The referenced resource does not exist", missing)
 
 
-def _with_meta(
+def with_server_meta(
     resource: dict[str, Any], resource_id: str, version_id: int, moment: datetime
 ) -> dict[str, Any]:
     """The resource as stored: server id, versionId and lastUpdated; client values ignored."""

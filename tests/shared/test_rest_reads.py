@@ -243,12 +243,15 @@ async def test_metadata_describes_every_intake_type_without_authentication(
     assert statement["resourceType"] == "CapabilityStatement"
     assert statement["fhirVersion"] == "4.0.1"
     resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
-    assert set(resources) == INTAKE_TYPES
-    for described in resources.values():
+    assert set(resources) == INTAKE_TYPES | {"Subscription"}
+    for described in (resources[t] for t in INTAKE_TYPES):
         interactions = {i["code"] for i in described["interaction"]}
         assert {"read", "vread", "update", "delete", "create", "search-type"} <= interactions
         assert {"history-instance", "history-type"} <= interactions
         assert {"_id", "identifier"} <= {p["name"] for p in described["searchParam"]}
+    topics = {e["valueCanonical"] for e in resources["Subscription"]["extension"]}
+    assert any(t.endswith("/SubscriptionTopic/order-registered") for t in topics)
+    assert {o["name"] for o in resources["Subscription"]["operation"]} == {"status", "events"}
     patient_params = {p["name"] for p in resources["Patient"]["searchParam"]}
     assert {"name", "birthdate", "gender", "organization"} <= patient_params
 

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from sqlalchemy import (
     Row,
+    TextClause,
     and_,
     bindparam,
     delete,
@@ -25,6 +26,8 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.events.outbox import record_event
 from shared.fhir.outcomes import conflict
 from shared.fhir.registry import ResourceDefinition
-from shared.fhir.search.index import extract_index_rows
+from shared.fhir.search.index import IndexRows, extract_index_rows
 from shared.fhir.search.query import Ordering, PageToken, count_query, page_query
 from shared.fhir.search.request import Include, SearchRequest
 from shared.fhir.storage.tables import (
@@ -104,6 +107,67 @@ _CLAIM = {
 _RELEASE = delete(unique_identifier).where(
     _u.resource_type == bindparam("resource_type"), _u.resource_id == bindparam("resource_id")
 )
+
+
+def _index_rows_by_table(rows: IndexRows) -> tuple[tuple[Any, list[dict[str, Any]]], ...]:
+    return (
+        (search_token, rows.token),
+        (search_string, rows.string),
+        (search_date, rows.date),
+        (search_reference, rows.reference),
+    )
+
+
+def _create_statement_postgresql() -> TextClause:
+    """One statement that stores a new resource: its row, its first history row and all of
+    its index rows (one round trip instead of one per table), through data-modifying CTEs.
+
+    Parameters: resource_type, id, last_updated, content, and for each index table one
+    array per column, named `<table>__<column>` (empty arrays insert nothing).
+    """
+    dialect = postgresql.dialect()
+
+    def cast(name: str, column: Any, array: bool = False) -> str:
+        return f"CAST(:{name} AS {column.type.compile(dialect=dialect)}{'[]' if array else ''})"
+
+    r = resources.c
+    values = (
+        f"{cast('resource_type', r.resource_type)}, {cast('id', r.id)}, 1, "
+        f"{cast('last_updated', r.last_updated)}, false, {cast('content', r.content)}"
+    )
+    parameters = [
+        bindparam(name, type_=getattr(r, column).type)
+        for name, column in (
+            ("resource_type", "resource_type"),
+            ("id", "id"),
+            ("last_updated", "last_updated"),
+            ("content", "content"),
+        )
+    ]
+    parts = [
+        "new_resource AS (INSERT INTO fhir_resource"
+        " (resource_type, id, version_id, last_updated, deleted, content)"
+        f" VALUES ({values}) RETURNING pk)",
+        "new_version AS (INSERT INTO fhir_resource_version"
+        " (resource_pk, resource_type, id, version_id, last_updated, deleted, content, method)"
+        f" SELECT pk, {values}, 'POST' FROM new_resource)",
+    ]
+    for table in INDEX_TABLES:
+        columns = [c for c in table.columns if c.name != "resource_pk"]
+        names = ", ".join(c.name for c in columns)
+        arrays = ", ".join(cast(f"{table.name}__{c.name}", c, array=True) for c in columns)
+        parameters += [bindparam(f"{table.name}__{c.name}", type_=ARRAY(c.type)) for c in columns]
+        selected = ", ".join(f"new_rows.{c.name}" for c in columns)
+        parts.append(
+            f"{table.name}_rows AS (INSERT INTO {table.name} (resource_pk, {names})"
+            f" SELECT new_resource.pk, {selected} FROM new_resource,"
+            f" unnest({arrays}) AS new_rows({names}))"
+        )
+    sql = "WITH " + ",\n".join(parts) + "\nSELECT pk FROM new_resource"
+    return text(sql).bindparams(*parameters)
+
+
+_CREATE_POSTGRESQL = _create_statement_postgresql()
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +279,8 @@ class FhirRepository:
     ) -> StoredResource:
         """Store version 1 of a new resource; `resource` already carries id and meta."""
         content = orjson.dumps(resource).decode()
+        if self.dialect == "postgresql":
+            return await self._insert_postgresql(definition, resource, content, last_updated)
         pk = (
             await self.session.execute(
                 _INSERT_RESOURCE,
@@ -233,6 +299,31 @@ class FhirRepository:
         )
         await self._record_version(stored, "POST")
         await self._write_index(definition, pk, resource)
+        return stored
+
+    async def _insert_postgresql(
+        self,
+        definition: ResourceDefinition,
+        resource: dict[str, Any],
+        content: str,
+        last_updated: datetime,
+    ) -> StoredResource:
+        """`insert` in one statement: the same rows as the general path writes."""
+        parameters: dict[str, Any] = {
+            "resource_type": definition.type,
+            "id": resource["id"],
+            "last_updated": last_updated,
+            "content": content,
+        }
+        for table, rows in _index_rows_by_table(extract_index_rows(definition, resource)):
+            for column in table.columns:
+                if column.name != "resource_pk":
+                    parameters[f"{table.name}__{column.name}"] = [row[column.name] for row in rows]
+        pk = (await self.session.execute(_CREATE_POSTGRESQL, parameters)).scalar_one()
+        stored = StoredResource(
+            pk, definition.type, resource["id"], 1, last_updated, False, content
+        )
+        await self._record_event(stored, "POST")
         return stored
 
     async def replace(
@@ -290,6 +381,9 @@ class FhirRepository:
                 "content": None if stored.deleted else stored.content,
             },
         )
+        await self._record_event(stored, method)
+
+    async def _record_event(self, stored: StoredResource, method: str) -> None:
         await record_event(
             self.session,
             resource_type=stored.resource_type,
@@ -303,12 +397,7 @@ class FhirRepository:
         self, definition: ResourceDefinition, pk: int, resource: dict[str, Any]
     ) -> None:
         rows = extract_index_rows(definition, resource)
-        for table, table_rows in (
-            (search_token, rows.token),
-            (search_string, rows.string),
-            (search_date, rows.date),
-            (search_reference, rows.reference),
-        ):
+        for table, table_rows in _index_rows_by_table(rows):
             if table_rows:
                 for row in table_rows:
                     row["resource_pk"] = pk

@@ -1,4 +1,4 @@
-"""The transactional outbox: an event row per resource change.
+"""The transactional outbox and subscription delivery state.
 
 Revision ID: 0002
 Revises: 0001

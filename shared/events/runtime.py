@@ -1,0 +1,70 @@
+"""Events in a running service: Subscription served for its topics, and the relay and
+notifier running beside the API for as long as the app lives."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from shared.db import Database
+from shared.events.delivery import EndpointPolicy, new_delivery_client
+from shared.events.dispatch import SubscriptionDispatcher
+from shared.events.notifier import Notifier
+from shared.events.relay import OutboxRelay
+from shared.events.subscriptions import subscription_definition
+from shared.fhir.registry import Registry
+from shared.settings import ServiceSettings
+
+
+def endpoint_policy(settings: ServiceSettings) -> EndpointPolicy:
+    return EndpointPolicy(
+        allow_http=settings.subscription_allow_http,
+        allowed_hosts=frozenset(settings.subscription_allowed_hosts),
+        allowed_networks=tuple(
+            ipaddress.ip_network(n, strict=False) for n in settings.subscription_allowed_networks
+        ),
+    )
+
+
+def with_subscriptions(registry: Registry, settings: ServiceSettings) -> Registry:
+    """`registry` plus Subscription, when the service offers topics."""
+    if not registry.topics or registry.get("Subscription") is not None:
+        return registry
+    definition = subscription_definition(
+        registry.topics, registry.definitions, endpoint_policy(settings)
+    )
+    return replace(registry, definitions=(*registry.definitions, definition))
+
+
+@asynccontextmanager
+async def background_events(
+    app: FastAPI, database: Database, registry: Registry, settings: ServiceSettings
+) -> AsyncIterator[None]:
+    """Run the outbox relay and the notifier until the app stops."""
+    if not settings.events_enabled:
+        yield
+        return
+    stop = asyncio.Event()
+    async with new_delivery_client() as client:
+        relay = OutboxRelay(database, SubscriptionDispatcher(registry))
+        notifier = Notifier(
+            database=database,
+            registry=registry,
+            client=client,
+            policy=endpoint_policy(settings),
+            base_url=settings.public_fhir_base,
+            retry_period=timedelta(hours=settings.subscription_retry_hours),
+        )
+        app.state.relay, app.state.notifier = relay, notifier
+        tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(notifier.run(stop))]
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
