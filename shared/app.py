@@ -93,6 +93,15 @@ def _origin(exc: BaseException) -> str:
     return f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "unknown"
 
 
+def add_error_handlers(app: FastAPI) -> None:
+    """Answer every error, expected or not, with an OperationOutcome (never a stack trace)."""
+    app.add_exception_handler(FhirError, _fhir_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
 def create_service_app(
     *,
     registry: Registry,
@@ -130,11 +139,7 @@ def create_service_app(
     )
     app.state.settings = settings
     app.state.registry = registry
-    app.add_exception_handler(FhirError, _fhir_error)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(DBAPIError, _database_error)
-    app.add_exception_handler(Exception, _unexpected)
+    add_error_handlers(app)
     app.add_middleware(AccessLogMiddleware)
     instrument_app(app)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -12,10 +14,19 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.settings import ServiceSettings
+
+class TracingSettings(Protocol):
+    """What tracing reads from a process's settings (ServiceSettings, the gateway's)."""
+
+    @property
+    def service_name(self) -> str: ...
+    @property
+    def otel_traces_exporter(self) -> str: ...
+    @property
+    def otel_exporter_otlp_endpoint(self) -> str | None: ...
 
 
-def _exporter(settings: ServiceSettings) -> SpanExporter | None:
+def _exporter(settings: TracingSettings) -> SpanExporter | None:
     if settings.otel_traces_exporter == "console":
         return ConsoleSpanExporter()
     if settings.otel_traces_exporter == "otlp":
@@ -31,8 +42,11 @@ def instrument_app(app: FastAPI) -> None:
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
 
 
-def start_tracing(settings: ServiceSettings, engine: AsyncEngine) -> TracerProvider | None:
-    """Install the process's tracer provider and instrument the database and HTTP clients."""
+def start_tracing(
+    settings: TracingSettings, engine: AsyncEngine | None = None
+) -> TracerProvider | None:
+    """Install the process's tracer provider and instrument the database (if any) and HTTP
+    clients."""
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
         provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}))
@@ -40,7 +54,8 @@ def start_tracing(settings: ServiceSettings, engine: AsyncEngine) -> TracerProvi
         if exporter is not None:
             provider.add_span_processor(BatchSpanProcessor(exporter))
         trace.set_tracer_provider(provider)
-    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, tracer_provider=provider)
+    if engine is not None:
+        SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, tracer_provider=provider)
     if not HTTPXClientInstrumentor().is_instrumented_by_opentelemetry:
         HTTPXClientInstrumentor().instrument(tracer_provider=provider)
     return provider

@@ -189,3 +189,15 @@ def internal_error() -> FhirError:
 
 def unavailable(diagnostics: str) -> FhirError:
     return _error("transient", diagnostics)
+
+
+def bad_gateway(diagnostics: str) -> FhirError:
+    """An upstream service could not be reached or answered nonsense (the front door)."""
+    err = _error("transient", diagnostics)
+    err.status = 502
+    return err
+
+
+def gateway_timeout(diagnostics: str) -> FhirError:
+    """An upstream service did not answer in time (the front door)."""
+    return _error("timeout", diagnostics)

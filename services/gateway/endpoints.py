@@ -1,0 +1,116 @@
+"""The front door's endpoints: the probes, the merged CapabilityStatement, and every other
+request under the FHIR base relayed to the service that owns it (see routing.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request, Response
+
+from services.gateway.capability import at_base, merge_capability_statements
+from services.gateway.routing import (
+    RouteKind,
+    RouteTable,
+    bundle_owner,
+    route,
+    subscription_owner,
+    subscription_query_owner,
+)
+from services.gateway.upstreams import Upstreams
+from shared.app import VERSION
+from shared.fhir.api import base_url
+from shared.fhir.http import read_body, respond
+from shared.fhir.outcomes import payload_too_large, unavailable
+from shared.fhir.validation import parse_json
+
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+async def _request_body(request: Request, max_bytes: int) -> bytes:
+    """The body as sent, whatever its media type (the service judges it), up to a limit."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise payload_too_large(f"The request body exceeds {max_bytes} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise payload_too_large(f"The request body exceeds {max_bytes} bytes")
+    return bytes(body)
+
+
+def _search_params(request: Request, body: bytes) -> list[tuple[str, str]]:
+    params = list(request.query_params.multi_items())
+    media = request.headers.get("content-type", "").split(";")[0].strip()
+    if request.method == "POST" and media == "application/x-www-form-urlencoded":
+        params += parse_qsl(body.decode("latin-1"), keep_blank_values=True)
+    return params
+
+
+async def metadata(request: Request) -> Response:
+    """One CapabilityStatement listing every service's resources."""
+    state = request.app.state
+    upstreams: Upstreams = state.upstreams
+
+    async def fetch() -> dict[str, Any]:
+        statements = await upstreams.capability_statements()
+        return merge_capability_statements(statements, software_version=VERSION)
+
+    statement = await state.capabilities.get(fetch)
+    return respond(request, at_base(statement, base_url(request)))
+
+
+async def relay(request: Request, path: str) -> Response:
+    """Send the request to the service owning what `path` names; relay its answer."""
+    table: RouteTable = request.app.state.routes
+    upstreams: Upstreams = request.app.state.upstreams
+    max_bytes: int = request.app.state.settings.max_request_bytes
+    decision = route(table, request.method, path)
+    if decision.kind is RouteKind.METADATA:
+        return await metadata(request)
+    if decision.kind in (RouteKind.BUNDLE, RouteKind.NEW_SUBSCRIPTION):
+        body = await read_body(request, max_bytes)  # 406/415/413 as the services answer
+        resource = parse_json(body)
+        if decision.kind is RouteKind.BUNDLE:
+            service = bundle_owner(table, resource, base_url(request))
+        else:
+            service = subscription_owner(table, resource)
+        return await upstreams.forward(request, service, body)
+    body = await _request_body(request, max_bytes)
+    if decision.kind is RouteKind.SUBSCRIPTION_QUERY:
+        service = subscription_query_owner(table, _search_params(request, body))
+    elif decision.kind is RouteKind.SUBSCRIPTION_INSTANCE:
+        assert decision.resource_id is not None
+        service = await upstreams.find_subscription(
+            request, decision.resource_id, table.subscription_services
+        )
+    else:
+        assert decision.service is not None
+        service = decision.service
+    return await upstreams.forward(request, service, body)
+
+
+def gateway_router(fhir_base_path: str) -> APIRouter:
+    """The probes and the FHIR base, at `fhir_base_path`."""
+    router = APIRouter()
+
+    @router.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @router.get("/readyz", tags=["health"])
+    async def readyz(request: Request) -> Response:
+        """Readiness: every service behind the front door is ready."""
+        waiting = await request.app.state.upstreams.not_ready()
+        if waiting:
+            raise unavailable(f"Not ready: {', '.join(waiting)}")
+        return Response(content=b'{"status":"ready"}', media_type="application/json")
+
+    async def relay_base(request: Request) -> Response:
+        return await relay(request, "")
+
+    router.add_api_route(fhir_base_path, relay_base, methods=_METHODS)
+    router.add_api_route(f"{fhir_base_path}/{{path:path}}", relay, methods=_METHODS)
+    return router
