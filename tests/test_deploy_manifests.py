@@ -3,9 +3,13 @@
 * Both kustomize overlays render (``kubectl kustomize``) and every rendered document
   validates, strictly, against the Kubernetes JSON schemas bundled with
   ``kubernetes-validate`` (no cluster, no network).
-* Every Deployment has liveness/readiness probes, resource requests and limits, and the
-  hardened securityContext; each service has a migration Job; the Ingress routes each
-  FHIR resource type to the service that owns it.
+* Every Deployment, the gateway's included, has liveness/readiness probes, resource
+  requests and limits, and the hardened securityContext; each service has a migration Job.
+* The gateway (``services/gateway``) is the one front door: the Ingress sends all of
+  ``/fhir`` to it, its ``<SERVICE>_URL`` settings (k8s and compose) name the Services and
+  ports the services answer on, and PUBLIC_BASE_URL is the front door's origin. Which
+  service owns which resource type is not written down here: the gateway reads it from
+  the services' registries, and it is checked that it covers every type they declare.
 * ``docker-compose.yml`` parses (``docker compose config -q`` when the compose plugin is
   available, otherwise YAML plus structural checks) and defines every service.
 
@@ -15,16 +19,29 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
 import yaml
+
+from services.gateway.app import REGISTRIES as GATEWAY_REGISTRIES
+from services.gateway.routing import (
+    SUBSCRIPTION,
+    RouteKind,
+    RouteTable,
+    route,
+    subscription_owner,
+)
+from services.gateway.settings import GatewaySettings
+from shared.fhir.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 K8S_DIR = ROOT / "deploy" / "k8s"
@@ -34,23 +51,10 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 K8S_VERSION = "1.32.0"
 
 SERVICES = ("intake", "assignment", "reporting", "sla")
-# FHIR resource type -> owning service. Mirrors base/ingress.yaml and the compose gateway.
-ROUTES: dict[str, str] = {
-    "Patient": "intake",
-    "Organization": "intake",
-    "ServiceRequest": "intake",
-    "ImagingStudy": "intake",
-    "Endpoint": "intake",
-    "metadata": "intake",
-    "Practitioner": "assignment",
-    "PractitionerRole": "assignment",
-    "OrganizationAffiliation": "assignment",
-    "Task": "assignment",
-    "DiagnosticReport": "reporting",
-    "Provenance": "reporting",
-    "Communication": "reporting",
-    "MeasureReport": "sla",
-}
+GATEWAY = "gateway"
+DEPLOYMENTS = (*SERVICES, GATEWAY)
+# The port every app's uvicorn listens on inside its container.
+APP_PORT = 8000
 # Settings every service reads from its environment (12-factor).
 SERVICE_ENV = (
     "DATABASE_URL",
@@ -62,6 +66,22 @@ SERVICE_ENV = (
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_SERVICE_NAME",
 )
+# Settings the gateway reads besides its <SERVICE>_URLs (see services/gateway/settings.py).
+GATEWAY_ENV = (
+    "ENVIRONMENT",
+    "LOG_LEVEL",
+    "PUBLIC_BASE_URL",
+    "FHIR_BASE_PATH",
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_SERVICE_NAME",
+)
+# External origin (PUBLIC_BASE_URL) of each overlay's Ingress, and of the compose gateway.
+PUBLIC_ORIGINS = {
+    "dev": "http://teleradiology.localhost",
+    "prod": "https://teleradiology.example.com",
+}
+COMPOSE_PUBLIC_ORIGIN = "http://localhost:8080"
 # Secrets the prod overlay expects to exist in the cluster (managed outside git).
 PROD_EXTERNAL_SECRETS = {f"{s}-db" for s in SERVICES} | {"fhir-tls"}
 
@@ -110,6 +130,54 @@ def _pod_spec(doc: Doc) -> Doc:
 
 def _env_names(container: Doc) -> set[str]:
     return {e["name"] for e in container.get("env", [])}
+
+
+def _deployments(docs: tuple[Doc, ...]) -> dict[str, Doc]:
+    return {d["metadata"]["name"]: d for d in _of_kind(docs, "Deployment")}
+
+
+def _config_data(docs: tuple[Doc, ...], container: Doc) -> dict[str, str]:
+    """What the container's envFrom ConfigMaps provide."""
+    names = [s["configMapRef"]["name"] for s in container.get("envFrom", []) if "configMapRef" in s]
+    data: dict[str, str] = {}
+    for cm in _of_kind(docs, "ConfigMap"):
+        if cm["metadata"]["name"] in names:
+            data.update(cm.get("data", {}))
+    return data
+
+
+def _plain_env(docs: tuple[Doc, ...], container: Doc) -> dict[str, str]:
+    """The container's environment from its ConfigMaps and literal `env` values."""
+    env = _config_data(docs, container)
+    env.update({e["name"]: e["value"] for e in container.get("env", []) if "value" in e})
+    return env
+
+
+def _service_ports(docs: tuple[Doc, ...]) -> dict[str, dict[str, int]]:
+    """Service name -> {port name: port}."""
+    return {
+        s["metadata"]["name"]: {p.get("name", ""): p["port"] for p in s["spec"]["ports"]}
+        for s in _of_kind(docs, "Service")
+    }
+
+
+def _selects(selector: dict[str, str], deployment: Doc) -> bool:
+    labels = deployment["spec"]["template"]["metadata"].get("labels", {})
+    return bool(selector) and selector.items() <= labels.items()
+
+
+def _gateway_url_env() -> dict[str, str]:
+    """The gateway's <SERVICE>_URL settings, by variable: {"INTAKE_URL": "intake", ...}."""
+    return {f"{name.upper()}_URL": name for name in GatewaySettings.model_construct().service_urls}
+
+
+def _gateway_settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> GatewaySettings:
+    """GatewaySettings as the gateway would read them from exactly `env` at start-up."""
+    for field in GatewaySettings.model_fields:
+        monkeypatch.delenv(field.upper(), raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return GatewaySettings()
 
 
 @pytest.fixture(params=OVERLAYS)
@@ -170,7 +238,7 @@ def _check_hardening(doc: Doc) -> list[str]:
 def test_deployments_have_probes_resources_and_security(overlay: str) -> None:
     deployments = _of_kind(_render(overlay), "Deployment")
     app_deployments = {d["metadata"]["name"]: d for d in deployments}
-    assert set(SERVICES) <= set(app_deployments), f"{overlay}: missing Deployments"
+    assert set(DEPLOYMENTS) <= set(app_deployments), f"{overlay}: missing Deployments"
     problems = []
     for doc in deployments:
         problems += _check_hardening(doc)
@@ -185,32 +253,93 @@ def test_deployments_have_probes_resources_and_security(overlay: str) -> None:
                 if get.get("path") != path:
                     problems.append(f"{where}: {probe} path {get.get('path')!r} != {path!r}")
                 port = port_names.get(get["port"], get["port"])
-                if port != 8000:
-                    problems.append(f"{where}: {probe} port resolves to {port!r}, not 8000")
+                if port != APP_PORT:
+                    problems.append(f"{where}: {probe} port resolves to {port!r}, not {APP_PORT}")
     assert not problems, f"{overlay}:\n" + "\n".join(problems)
 
 
 def test_service_deployments_run_the_service(overlay: str) -> None:
     docs = _render(overlay)
-    deployments = {d["metadata"]["name"]: d for d in _of_kind(docs, "Deployment")}
+    deployments = _deployments(docs)
     for svc in SERVICES:
         container = _pod_spec(deployments[svc])["containers"][0]
         command = " ".join(container["command"])
         assert f"--factory services.{svc}.app:create_app" in command
-        assert "--port 8000" in command
+        assert f"--port {APP_PORT}" in command
         env = _env_names(container)
         assert {"DATABASE_URL", "OTEL_SERVICE_NAME"} <= env, f"{svc}: env {env}"
-        config_maps = [
-            src["configMapRef"]["name"]
-            for src in container.get("envFrom", [])
-            if "configMapRef" in src
-        ]
-        data: dict[str, str] = {}
-        for cm in _of_kind(docs, "ConfigMap"):
-            if cm["metadata"]["name"] in config_maps:
-                data.update(cm.get("data", {}))
-        missing = set(SERVICE_ENV) - env - set(data)
+        missing = set(SERVICE_ENV) - env - set(_config_data(docs, container))
         assert not missing, f"{overlay}/{svc}: settings not provided: {sorted(missing)}"
+
+
+def test_services_select_their_deployment(overlay: str) -> None:
+    """Each Service (the gateway's included) selects exactly one Deployment, and its
+    ports' targetPorts are ports of that Deployment's container."""
+    docs = _render(overlay)
+    deployments = _deployments(docs)
+    problems = []
+    for service in _of_kind(docs, "Service"):
+        if service["metadata"]["name"] not in deployments:
+            continue  # e.g. the dev overlay's PostgreSQL (a StatefulSet)
+        selector = service["spec"].get("selector", {})
+        selected = [d for d in deployments.values() if _selects(selector, d)]
+        if len(selected) != 1:
+            problems.append(f"{_name(service)} selects {[_name(d) for d in selected]}")
+            continue
+        container_ports = {
+            key
+            for c in _pod_spec(selected[0])["containers"]
+            for p in c.get("ports", [])
+            for key in (p.get("name"), p["containerPort"])
+        }
+        for port in service["spec"]["ports"]:
+            if port["targetPort"] not in container_ports:
+                problems.append(f"{_name(service)}: targetPort {port['targetPort']!r} unknown")
+    assert not problems, f"{overlay}:\n" + "\n".join(problems)
+
+
+def test_gateway_deployment_reaches_every_service(
+    overlay: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = _render(overlay)
+    deployments = _deployments(docs)
+    namespace = deployments[GATEWAY]["metadata"].get("namespace", "")
+    container = _pod_spec(deployments[GATEWAY])["containers"][0]
+    command = " ".join(container["command"])
+    assert "--factory services.gateway.app:create_app" in command
+    assert f"--port {APP_PORT}" in command
+    env = _plain_env(docs, container)
+    missing = (set(GATEWAY_ENV) | set(_gateway_url_env())) - set(env)
+    assert not missing, f"{overlay}/gateway: settings not provided: {sorted(missing)}"
+    assert env["OTEL_SERVICE_NAME"] == GATEWAY
+
+    services = {s["metadata"]["name"]: s for s in _of_kind(docs, "Service")}
+    ports = _service_ports(docs)
+    problems = []
+    for variable, svc in _gateway_url_env().items():
+        url = urlsplit(env[variable])
+        host = url.hostname or ""
+        name, _, domain = host.partition(".")
+        if url.scheme != "http" or url.path not in ("", "/"):
+            problems.append(f"{variable}={env[variable]}: not an http origin")
+        if domain and domain not in (
+            namespace,
+            f"{namespace}.svc",
+            f"{namespace}.svc.cluster.local",
+        ):
+            problems.append(f"{variable}={env[variable]}: not a Service of {namespace}")
+        service = services.get(name)
+        if service is None:
+            problems.append(f"{variable}={env[variable]}: no Service {name}")
+            continue
+        if not _selects(service["spec"].get("selector", {}), deployments[svc]):
+            problems.append(f"{variable}={env[variable]}: Service {name} is not {svc}'s")
+        if (url.port or 80) not in ports[name].values():
+            problems.append(f"{variable}={env[variable]}: Service {name} has no such port")
+    assert not problems, f"{overlay}:\n" + "\n".join(problems)
+    # What the gateway reads at start-up (production: every <SERVICE>_URL set) is accepted.
+    settings = _gateway_settings(env, monkeypatch)
+    assert settings.public_base_url == PUBLIC_ORIGINS[overlay]
 
 
 def test_every_service_has_a_migration_job(overlay: str) -> None:
@@ -254,24 +383,32 @@ def test_secret_and_configmap_references_resolve(overlay: str) -> None:
     assert not problems, f"{overlay}: unresolved references:\n" + "\n".join(problems)
 
 
-def test_ingress_routes_resource_types_to_owning_service(overlay: str) -> None:
+def test_ingress_sends_fhir_to_the_gateway(overlay: str) -> None:
+    """One rule, one path: all of /fhir (the base, metadata, every type) to the gateway,
+    at the host PUBLIC_BASE_URL names."""
     docs = _render(overlay)
-    services = {
-        s["metadata"]["name"]: {p["name"] for p in s["spec"]["ports"]}
-        for s in _of_kind(docs, "Service")
-    }
     ingresses = _of_kind(docs, "Ingress")
     assert len(ingresses) == 1
-    routed: dict[str, str] = {}
-    for rule in ingresses[0]["spec"]["rules"]:
-        assert rule.get("host"), f"{overlay}: ingress rule without host"
-        for path in rule["http"]["paths"]:
-            backend = path["backend"]["service"]
-            assert backend["port"]["name"] in services.get(backend["name"], set()), backend
-            match = re.fullmatch(r"/fhir/(\w+)", path["path"])
-            assert match, f"unexpected ingress path {path['path']}"
-            routed[match.group(1)] = backend["name"]
-    assert routed == ROUTES
+    spec = ingresses[0]["spec"]
+    assert "defaultBackend" not in spec, f"{overlay}: the Ingress has a default backend"
+    (rule,) = spec["rules"]
+    assert rule.get("host"), f"{overlay}: ingress rule without host"
+    (path,) = rule["http"]["paths"]
+    gateway = _pod_spec(_deployments(docs)[GATEWAY])["containers"][0]
+    config = _plain_env(docs, gateway)
+    assert (path["path"], path["pathType"]) == (config["FHIR_BASE_PATH"], "Prefix")
+    assert path["path"] == "/fhir"
+    backend = path["backend"]["service"]
+    assert backend["name"] == GATEWAY
+    assert backend["port"]["name"] in _service_ports(docs)[GATEWAY], backend
+
+    tls_hosts = {host for tls in spec.get("tls", []) for host in tls.get("hosts", [])}
+    scheme = "https" if rule["host"] in tls_hosts else "http"
+    assert config["PUBLIC_BASE_URL"] == f"{scheme}://{rule['host']}" == PUBLIC_ORIGINS[overlay]
+    # The services write the same origin into their links as the gateway.
+    for svc in SERVICES:
+        container = _pod_spec(_deployments(docs)[svc])["containers"][0]
+        assert _plain_env(docs, container)["PUBLIC_BASE_URL"] == config["PUBLIC_BASE_URL"]
 
 
 def test_overlay_specific_settings() -> None:
@@ -287,8 +424,13 @@ def test_overlay_specific_settings() -> None:
     assert config("prod")["ENVIRONMENT"] == "production"
     for overlay, minimum in (("dev", 1), ("prod", 2)):
         for deployment in _of_kind(_render(overlay), "Deployment"):
-            if deployment["metadata"]["name"] in SERVICES:
+            if deployment["metadata"]["name"] in DEPLOYMENTS:
                 assert deployment["spec"]["replicas"] >= minimum, _name(deployment)
+    # Prod: a PodDisruptionBudget keeps each Deployment, the gateway's too, up in drains.
+    prod = _render("prod")
+    budgets = [b["spec"]["selector"]["matchLabels"] for b in _of_kind(prod, "PodDisruptionBudget")]
+    for deployment in _of_kind(prod, "Deployment"):
+        assert any(_selects(b, deployment) for b in budgets), f"{_name(deployment)}: no PDB"
     for doc in _render("prod"):
         if doc["kind"] in {"Deployment", "Job"}:
             for container in _pod_spec(doc)["containers"]:
@@ -382,14 +524,103 @@ def test_database_init_scripts_create_one_database_per_service() -> None:
     assert dev_dbs == compose_dbs
 
 
-def test_compose_gateway_matches_ingress_routes() -> None:
-    conf = (ROOT / "deploy" / "compose" / "gateway.nginx.conf").read_text(encoding="utf-8")
-    routed: dict[str, str] = {}
-    pattern = r"location ~ \^/fhir/\(([\w|]+)\)\(/\|\$\) \{\s*proxy_pass http://(\w+);"
-    for types, upstream in re.findall(pattern, conf):
-        for resource_type in types.split("|"):
-            routed[resource_type] = upstream
-    assert routed == ROUTES
+def _compose_defaults(value: str) -> str:
+    """`value` with each ${VAR:-default} as its default (what an empty shell gives)."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
+
+
+def _listen_port(app: Doc) -> int:
+    command: list[str] = app["command"]
+    return int(command[command.index("--port") + 1])
+
+
+def test_compose_gateway_is_the_front_door(monkeypatch: pytest.MonkeyPatch) -> None:
+    services: dict[str, Doc] = _load_compose()["services"]
+    assert not any(str(s.get("image", "")).startswith("nginx") for s in services.values())
+    gateway = services.get(GATEWAY)
+    assert gateway is not None, "compose has no gateway"
+    # The same image as the services, hardened the same way.
+    for key in ("image", "build", "user", "read_only", "cap_drop", "security_opt", "tmpfs"):
+        assert gateway.get(key) == services["intake"].get(key), f"gateway {key}"
+    assert gateway["command"] == [
+        "uvicorn",
+        "--factory",
+        "services.gateway.app:create_app",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(APP_PORT),
+    ]
+    assert "/healthz" in " ".join(gateway["healthcheck"]["test"])
+    for svc in SERVICES:
+        assert gateway["depends_on"][svc]["condition"] == "service_healthy"
+
+    published = [p.rsplit(":", 2) for p in gateway["ports"]]
+    assert [(host, int(inside)) for _, host, inside in published] == [("8080", APP_PORT)]
+    env = {k: _compose_defaults(str(v)) for k, v in gateway["environment"].items()}
+    missing = (set(GATEWAY_ENV) | set(_gateway_url_env())) - set(env)
+    assert not missing, f"compose gateway: missing env {sorted(missing)}"
+    assert env["OTEL_SERVICE_NAME"] == GATEWAY
+    for variable, svc in _gateway_url_env().items():
+        url = urlsplit(env[variable])
+        assert url.scheme == "http" and url.path in ("", "/"), f"{variable}={env[variable]}"
+        assert url.hostname == svc, f"{variable}={env[variable]} is not the {svc} service"
+        assert url.port == _listen_port(services[svc]), f"{variable}={env[variable]}"
+
+    # Links point at the front door: every service's PUBLIC_BASE_URL is the gateway's
+    # origin, http://localhost:<published port>.
+    assert env["PUBLIC_BASE_URL"] == COMPOSE_PUBLIC_ORIGIN
+    assert urlsplit(COMPOSE_PUBLIC_ORIGIN).port == int(published[0][1])
+    for svc in SERVICES:
+        public = services[svc]["environment"]["PUBLIC_BASE_URL"]
+        assert public == gateway["environment"]["PUBLIC_BASE_URL"], f"{svc}: {public}"
+    settings = _gateway_settings(env, monkeypatch)
+    assert settings.service_urls == {svc: f"http://{svc}:{APP_PORT}" for svc in SERVICES}
+
+
+# --------------------------------------------------------------------------- gateway routing
+
+
+def _service_registries() -> dict[str, Registry]:
+    """The Registry of every service that declares one (services/<name>/resources.py)."""
+    registries: dict[str, Registry] = {}
+    for module_file in sorted((ROOT / "services").glob("*/resources.py")):
+        module = importlib.import_module(f"services.{module_file.parent.name}.resources")
+        registry = getattr(module, "REGISTRY", None)
+        if isinstance(registry, Registry):
+            registries[registry.service] = registry
+    return registries
+
+
+def test_gateway_routes_every_type_of_every_registry() -> None:
+    """The deployed services are the registries' services, the gateway reads all of them
+    (and has a <SERVICE>_URL for each), and it routes each declared type -- and each
+    topic's Subscriptions -- to the service declaring it, so the one /fhir rule of the
+    Ingress reaches every resource type."""
+    registries = _service_registries()
+    assert sorted(registries) == sorted(SERVICES), "a service with a registry is not deployed"
+    assert sorted(r.service for r in GATEWAY_REGISTRIES) == sorted(registries)
+    table = RouteTable.from_registries(GATEWAY_REGISTRIES)
+    assert sorted(_gateway_url_env().values()) == sorted(table.services)
+
+    declared = {t: r.service for r in registries.values() for t in r.types}
+    assert dict(table.type_owners) == declared
+    wrong = []
+    for resource_type, owner in declared.items():
+        for method, path in (("GET", resource_type), ("PUT", f"{resource_type}/1")):
+            decision = route(table, method, path)
+            if (decision.kind, decision.service) != (RouteKind.SERVICE, owner):
+                wrong.append(f"{method} {path} -> {decision}")
+    for registry in registries.values():
+        for topic in registry.topics:
+            resource = {"resourceType": SUBSCRIPTION, "criteria": topic.url}
+            if subscription_owner(table, resource) != registry.service:
+                wrong.append(f"Subscription to {topic.url} not to {registry.service}")
+    if any(r.topics for r in registries.values()):
+        assert route(table, "POST", SUBSCRIPTION).kind is RouteKind.NEW_SUBSCRIPTION
+    assert route(table, "GET", "metadata").kind is RouteKind.METADATA
+    assert route(table, "POST", "").kind is RouteKind.BUNDLE
+    assert not wrong, "\n".join(wrong)
 
 
 # --------------------------------------------------------------------------- tooling

@@ -2,7 +2,7 @@
 
 A request keeps its method, path, query, body and headers (Authorization, Accept,
 Content-Type, Prefer, If-Match, If-None-Exist, ...). Hop-by-hop headers are dropped,
-X-Forwarded-For/-Proto/-Host are added as the compose gateway's nginx does, and
+X-Forwarded-For/-Proto/-Host are added as reverse proxies conventionally do, and
 `traceparent` names the front door's span, so the service's span is its child whatever
 the transport (over the network the httpx instrumentation then puts its client span there).
 
