@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# One image for the four services and the gateway (intake, assignment, reporting, sla).
+# One image for the four services (intake, assignment, reporting, sla) and the gateway.
 #
 #   docker build -t teleradiology:dev .
 #   docker run --rm -e DATABASE_URL=... teleradiology:dev \
