@@ -1,4 +1,12 @@
-"""Revision 0001 of every service: the FHIR store (frozen; later changes get new revisions)."""
+"""The FHIR store: versioned resources and their search indexes (frozen).
+
+Shared by every service: each service's alembic.ini lists this folder in its
+version_locations, and each service's own revisions follow on from the last one here.
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-22
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,11 @@ from alembic import op
 from sqlalchemy.sql.schema import SchemaItem
 
 from shared.fhir.storage.tables import BigId, UTCDateTime
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
 
 _TABLES = (
     "unique_identifier",

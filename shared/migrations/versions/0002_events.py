@@ -1,5 +1,12 @@
-"""Revision 0002 of every service: the transactional outbox and subscription delivery
-state (frozen)."""
+"""The transactional outbox and subscription delivery state (frozen).
+
+Shared by every service: each service's alembic.ini lists this folder in its
+version_locations, and each service's own revisions follow on from the last one here.
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-22
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,12 @@ import sqlalchemy as sa
 from alembic import op
 
 from shared.fhir.storage.tables import BigId, UTCDateTime
+
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
 
 
 def upgrade() -> None:
