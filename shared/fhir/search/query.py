@@ -34,6 +34,7 @@ from shared.fhir.registry import ParamType
 from shared.fhir.search import date, reference, string, token
 from shared.fhir.search.request import Criterion, SearchRequest, SortKey
 from shared.fhir.storage.tables import (
+    STORED_COLUMNS,
     resources,
     search_date,
     search_reference,
@@ -220,13 +221,7 @@ def page_query(
     """
     forward = token is None or token.forward
     query = select(
-        resources.c.pk,
-        resources.c.resource_type,
-        resources.c.id,
-        resources.c.version_id,
-        resources.c.last_updated,
-        resources.c.deleted,
-        resources.c.content,
+        *STORED_COLUMNS,
         *(e.label(f"sort_{i}") for i, e in enumerate(order.expressions)),
     ).where(match_clause(resource_type, request))
     if token is not None:

@@ -40,6 +40,7 @@ from shared.fhir.search.query import Ordering, PageToken, count_query, page_quer
 from shared.fhir.search.request import Include, SearchRequest
 from shared.fhir.storage.tables import (
     INDEX_TABLES,
+    STORED_COLUMNS,
     resource_versions,
     resources,
     search_date,
@@ -49,22 +50,12 @@ from shared.fhir.storage.tables import (
     unique_identifier,
 )
 
-_COLUMNS = (
-    resources.c.pk,
-    resources.c.resource_type,
-    resources.c.id,
-    resources.c.version_id,
-    resources.c.last_updated,
-    resources.c.deleted,
-    resources.c.content,
-)
-
 # The statements of the hot paths, built once with bound parameters. Executing a prebuilt
 # statement skips constructing it and computing its SQL-cache key on every request (about
 # 0.1 ms each); the SQL sent is the same as building it inline with the values.
 _u = unique_identifier.c
 _v = resource_versions.c
-_CURRENT = select(*_COLUMNS).where(
+_CURRENT = select(*STORED_COLUMNS).where(
     resources.c.resource_type == bindparam("resource_type"),
     resources.c.id == bindparam("resource_id"),
 )
@@ -80,7 +71,7 @@ _EXISTING = select(resources.c.resource_type, resources.c.id).where(
     tuple_(resources.c.resource_type, resources.c.id).in_(bindparam("keys", expanding=True)),
     resources.c.deleted == false(),
 )
-_BY_IDS = select(*_COLUMNS).where(
+_BY_IDS = select(*STORED_COLUMNS).where(
     resources.c.resource_type == bindparam("resource_type"),
     resources.c.id.in_(bindparam("ids", expanding=True)),
     resources.c.deleted == false(),
@@ -198,7 +189,7 @@ class StoredResource:
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> StoredResource:
-        """From a row whose first columns are those of `_COLUMNS`, in that order."""
+        """From a row whose first columns are those of `STORED_COLUMNS`, in that order."""
         return cls(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
 
 
@@ -510,7 +501,7 @@ class FhirRepository:
             r.target_id.in_(target_ids),
         )
         rows = await self.session.execute(
-            select(*_COLUMNS)
+            select(*STORED_COLUMNS)
             .where(resources.c.pk.in_(referencing), resources.c.deleted == false())
             .order_by(resources.c.pk)
             .limit(limit)

@@ -173,4 +173,15 @@ unique_identifier = Table(
     Index(None, "resource_type", "resource_id"),
 )
 
+# The columns a `StoredResource` is read from, in its field order.
+STORED_COLUMNS = (
+    resources.c.pk,
+    resources.c.resource_type,
+    resources.c.id,
+    resources.c.version_id,
+    resources.c.last_updated,
+    resources.c.deleted,
+    resources.c.content,
+)
+
 INDEX_TABLES = (search_token, search_string, search_date, search_reference)
