@@ -20,6 +20,7 @@ K8S_OUT   := build/k8s
 # Kubernetes version the rendered manifests are validated against (kubernetes-validate schemas).
 K8S_VERSION ?= 1.32.0
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 # First python3.11 on PATH, else python3; `install` refuses anything but 3.11.
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
@@ -32,7 +33,7 @@ LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet \
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target> [VAR=value]\n\nTargets:\n"} \
 	     /^[a-zA-Z0-9_.-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@printf '\nVariables: PYTEST_ARGS (extra pytest args), DATABASE_URL (migrate), K8S_VERSION (k8s)\n'
+	@printf '\nVariables: PYTEST_ARGS (extra pytest args), DATABASE_URL (migrate), K8S_VERSION (k8s),\n           BENCH_ARGS (e.g. BENCH_ARGS="--duration 20 --concurrency 64"; see docs/benchmarks.md)\n'
 
 install: $(STAMP) ## Create .venv (Python 3.11) and install the locked runtime+dev dependencies
 
@@ -81,8 +82,8 @@ migrate: $(STAMP) ## alembic upgrade head for every service (DATABASE_URL, or <S
 	      "$(BIN)/alembic" -c "services/$$s/alembic.ini" upgrade head ); \
 	done
 
-bench: $(STAMP) ## Run the intake benchmark
-	"$(PY)" bench/intake_bench.py
+bench: $(STAMP) ## Intake FHIR vs bare FastAPI+asyncpg on the local PostgreSQL (recreates bench_intake)
+	"$(PY)" bench/intake_bench.py $(BENCH_ARGS)
 
 k8s: $(STAMP) ## Render the dev and prod overlays to build/k8s/ and validate them offline
 	@command -v kubectl >/dev/null || { echo "error: kubectl is required" >&2; exit 1; }

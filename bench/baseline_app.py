@@ -32,9 +32,7 @@ TABLE_DDL = (
 JSON = "application/json"
 _INSERT = "INSERT INTO bench_order (id, patient, content) VALUES ($1, $2, $3)"
 _SELECT = "SELECT content FROM bench_order WHERE id = $1"
-_PAGE = (
-    "SELECT pk, content FROM bench_order WHERE patient = $1 AND pk > $2 ORDER BY pk LIMIT $3"
-)
+_PAGE = "SELECT pk, content FROM bench_order WHERE patient = $1 AND pk > $2 ORDER BY pk LIMIT $3"
 
 
 def _dsn(url: str) -> str:
