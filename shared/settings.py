@@ -22,32 +22,56 @@ _DRIVERS = {
 }
 
 
-class ServiceSettings(BaseSettings):
-    """Settings shared by every service."""
+class ProcessSettings(BaseSettings):
+    """What every process of the platform reads the same way: the services and the gateway."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     service_name: str = Field(default="intake", pattern=r"^[a-z][a-z0-9-]{1,40}$")
     environment: Literal["development", "test", "production"] = "development"
-    database_url: str = Field(
-        default="",
-        description="SQLAlchemy URL; postgresql:// or sqlite:// (default: var/<service>.db)",
-    )
-    db_pool_size: int = Field(default=10, ge=1, le=200)
     fhir_base_path: str = Field(default="/fhir", pattern=r"^(/[A-Za-z0-9._-]+)+$")
     public_base_url: str | None = Field(
         default=None,
         description="External origin (scheme://host[:port]) behind a proxy; the FHIR base "
         "is this plus FHIR_BASE_PATH",
     )
-    dev_auth_token: SecretStr = SecretStr(DEV_TOKEN_DEFAULT)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    search_default_count: int = Field(default=20, ge=1, le=1000)
-    search_max_count: int = Field(default=200, ge=1, le=1000)
-    include_max: int = Field(default=500, ge=1, le=5000)
     max_request_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     otel_traces_exporter: Literal["none", "console", "otlp"] = "none"
     otel_exporter_otlp_endpoint: str | None = None
+    otel_traces_sample_ratio: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of new traces recorded (a caller's sampling decision is followed)",
+    )
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("PUBLIC_BASE_URL must be an http(s) URL")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _exporter_configured(self) -> ProcessSettings:
+        if self.otel_traces_exporter == "otlp" and not self.otel_exporter_otlp_endpoint:
+            raise ValueError("OTEL_TRACES_EXPORTER=otlp needs OTEL_EXPORTER_OTLP_ENDPOINT")
+        return self
+
+
+class ServiceSettings(ProcessSettings):
+    """Settings of a FHIR service."""
+
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; postgresql:// or sqlite:// (default: var/<service>.db)",
+    )
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    dev_auth_token: SecretStr = SecretStr(DEV_TOKEN_DEFAULT)
+    search_default_count: int = Field(default=20, ge=1, le=1000)
+    search_max_count: int = Field(default=200, ge=1, le=1000)
+    include_max: int = Field(default=500, ge=1, le=5000)
     events_enabled: bool = Field(
         default=True, description="Run the outbox relay and the subscription notifier"
     )
@@ -83,21 +107,12 @@ class ServiceSettings(BaseSettings):
             ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
         return value
 
-    @field_validator("public_base_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("PUBLIC_BASE_URL must be an http(s) URL")
-        return value.rstrip("/") if value else value
-
     @model_validator(mode="after")
     def _safe_outside_development(self) -> ServiceSettings:
         if self.search_default_count > self.search_max_count:
             raise ValueError("SEARCH_DEFAULT_COUNT exceeds SEARCH_MAX_COUNT")
         if self.environment == "production" and not self.database_url.startswith("postgresql"):
             raise ValueError("production needs a PostgreSQL DATABASE_URL")
-        if self.otel_traces_exporter == "otlp" and not self.otel_exporter_otlp_endpoint:
-            raise ValueError("OTEL_TRACES_EXPORTER=otlp needs OTEL_EXPORTER_OTLP_ENDPOINT")
         return self
 
     @property

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -12,21 +10,13 @@ from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-
-class TracingSettings(Protocol):
-    """What tracing reads from a process's settings (ServiceSettings, the gateway's)."""
-
-    @property
-    def service_name(self) -> str: ...
-    @property
-    def otel_traces_exporter(self) -> str: ...
-    @property
-    def otel_exporter_otlp_endpoint(self) -> str | None: ...
+from shared.settings import ProcessSettings
 
 
-def _exporter(settings: TracingSettings) -> SpanExporter | None:
+def _exporter(settings: ProcessSettings) -> SpanExporter | None:
     if settings.otel_traces_exporter == "console":
         return ConsoleSpanExporter()
     if settings.otel_traces_exporter == "otlp":
@@ -43,13 +33,16 @@ def instrument_app(app: FastAPI) -> None:
 
 
 def start_tracing(
-    settings: TracingSettings, engine: AsyncEngine | None = None
+    settings: ProcessSettings, engine: AsyncEngine | None = None
 ) -> TracerProvider | None:
     """Install the process's tracer provider and instrument the database (if any) and HTTP
     clients."""
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
-        provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}))
+        provider = TracerProvider(
+            resource=Resource.create({"service.name": settings.service_name}),
+            sampler=ParentBased(TraceIdRatioBased(settings.otel_traces_sample_ratio)),
+        )
         exporter = _exporter(settings)
         if exporter is not None:
             provider.add_span_processor(BatchSpanProcessor(exporter))

@@ -35,6 +35,7 @@ def test_default_database_is_a_local_sqlite_file_per_service() -> None:
         {"search_default_count": 500, "search_max_count": 100},
         {"public_base_url": "ftp://example.org"},
         {"db_pool_size": 0},
+        {"otel_traces_sample_ratio": 1.5},
     ],
 )
 def test_bad_configuration_is_refused_at_start(overrides: dict[str, object]) -> None:
