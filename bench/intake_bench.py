@@ -758,51 +758,66 @@ async def server_settings(url: str) -> dict[str, str]:
 # --------------------------------------------------------------------------- profiling
 
 
+# Where a profile sample's time goes: the layer of its innermost frame that belongs to one
+# (checked in this order against the full file name of each frame, innermost first).
+PROFILE_LAYERS = (
+    (
+        "FHIR validation (fhir.resources, pydantic)",
+        ("/fhir_core/", "/fhir/resources/", "/pydantic"),
+    ),
+    ("OpenTelemetry spans", ("/opentelemetry/",)),
+    ("asyncpg driver (incl. socket writes)", ("/asyncpg/",)),
+    ("SQLAlchemy", ("/sqlalchemy/", "/greenlet/")),
+    ("FastAPI/Starlette", ("/fastapi/", "/starlette/")),
+    ("uvicorn", ("/uvicorn/", "/httptools/")),
+    ("FHIR code (shared/, services/)", ("/shared/", "/services/")),
+)
+OTHER_LAYER = "event loop, stdlib, other"
+OWN_CODE = (f"{ROOT}/shared/", f"{ROOT}/services/")
+
+
 def summarize_profile(path: Path, top: int = 25) -> dict[str, Any]:
-    """Self and inclusive sample shares from py-spy's collapsed ("raw") output."""
+    """Shares of py-spy's samples (raw/collapsed output, full file names) of the uvicorn
+    workers: by layer (innermost frame that belongs to one), by function (self time), and
+    for the service's own functions (inclusive)."""
     self_counts: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
     layers: Counter[str] = Counter()
     total = 0
-    layer_markers = {
-        "fhir.resources/pydantic validation": ("validate_resource",),
-        "index row extraction": ("extract_index_rows",),
-        "reference check (Python)": ("iter_references",),
-        "SQLAlchemy (excl. driver)": ("sqlalchemy/",),
-        "asyncpg driver": ("asyncpg/",),
-        "OpenTelemetry": ("opentelemetry/",),
-        "FastAPI/Starlette routing+deps": ("fastapi/", "starlette/"),
-        "uvicorn/httptools protocol": ("uvicorn/",),
-        "JSON (orjson)": ("orjson",),
-    }
     for line in path.read_text().splitlines():
         stack_text, _, count_text = line.rpartition(" ")
-        if not count_text.isdigit():
+        frames = stack_text.split(";")
+        # Worker processes only (under several workers, the supervisor is not one).
+        if not count_text.isdigit() or not any(
+            marker in f for f in frames for marker in ("subprocess_started", "run_asgi")
+        ):
             continue
         count = int(count_text)
         total += count
-        frames = [_frame_name(f) for f in stack_text.split(";")]
-        frames = [f for f in frames if f]
-        if not frames:
-            continue
-        self_counts[frames[-1]] += count
-        for frame in set(frames):
-            inclusive[frame] += count
-        raw = stack_text
-        for layer, markers in layer_markers.items():
-            if any(m in raw for m in markers):
-                layers[layer] += count
+        layer = next(
+            (
+                name
+                for frame in reversed(frames)
+                for name, markers in PROFILE_LAYERS
+                if any(m in frame for m in markers)
+            ),
+            OTHER_LAYER,
+        )
+        layers[layer] += count
+        self_counts[_frame_name(frames[-1])] += count
+        for name in {_frame_name(f) for f in frames if any(d in f for d in OWN_CODE)} - {""}:
+            own[name] += count
 
     def share(counter: Counter[str]) -> list[tuple[str, float]]:
-        return [(k, round(100 * v / total, 1)) for k, v in counter.most_common(top)]
+        return (
+            [(k, round(100 * v / total, 1)) for k, v in counter.most_common(top)] if total else []
+        )
 
     return {
         "samples": total,
+        "layers_pct": dict(share(layers)),
         "self_pct": share(self_counts),
-        "inclusive_pct": share(inclusive),
-        "layers_inclusive_pct": {
-            k: round(100 * v / total, 1) for k, v in layers.most_common() if total
-        },
+        "service_functions_inclusive_pct": share(own),
     }
 
 
@@ -827,6 +842,7 @@ async def py_spy(py_spy_path: str, pid: int, duration: float, out: Path) -> dict
         str(pid),
         "--subprocesses",
         "--nonblocking",
+        "--full-filenames",
         "--rate",
         "250",
         "--duration",
@@ -887,6 +903,7 @@ def make_bench(name: str, args: argparse.Namespace, url: str) -> Bench:
             OTEL_TRACES_EXPORTER="none",
             LOG_LEVEL=args.log_level,
         )
+        env.update(args.fhir_env)
         server = Server(name, "services.intake.app:create_app", env, args)
         ready_path = "/readyz"
     else:
@@ -1138,12 +1155,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--log-level", default="WARNING", help="LOG_LEVEL of the FHIR server (INFO = access log)"
     )
+    parser.add_argument(
+        "--fhir-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra setting of the FHIR server, e.g. OTEL_TRACES_SAMPLE_RATIO=0.1 (repeatable)",
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy the FHIR phases")
     parser.add_argument(
         "--py-spy", default=shutil.which("py-spy") or "py-spy", help="py-spy executable"
     )
     parser.add_argument("--output", type=Path, help="result JSON (default bench/results/...)")
     args = parser.parse_args(argv)
+    if bad := [e for e in args.fhir_env if "=" not in e]:
+        parser.error(f"--fhir-env takes NAME=VALUE, not {bad}")
+    args.fhir_env = dict(e.split("=", 1) for e in args.fhir_env)
     args.phases = [p for p in args.phases.split(",") if p]
     args.targets = [t for t in args.targets.split(",") if t]
     if unknown := (set(args.phases) - set(PHASES)) | (set(args.targets) - set(TARGETS)):
@@ -1236,12 +1263,15 @@ def print_profile(label: str, profile: dict[str, Any]) -> None:
     if "error" in profile:
         print(f"\nprofile {label}: {profile['error']}")
         return
-    print(f"\nprofile {label}: {profile['samples']} samples ({profile['file']})")
-    print("  by layer (inclusive %):")
-    for layer, pct in profile["layers_inclusive_pct"].items():
+    print(f"\nprofile {label}: {profile['samples']} samples of the workers ({profile['file']})")
+    print("  by layer (innermost frame), %:")
+    for layer, pct in profile["layers_pct"].items():
         print(f"    {pct:5.1f}  {layer}")
-    print("  top self time %:")
-    for frame, pct in profile["self_pct"][:15]:
+    print("  service functions, inclusive %:")
+    for frame, pct in profile["service_functions_inclusive_pct"][:12]:
+        print(f"    {pct:5.1f}  {frame}")
+    print("  top self time, %:")
+    for frame, pct in profile["self_pct"][:10]:
         print(f"    {pct:5.1f}  {frame}")
 
 
