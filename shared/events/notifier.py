@@ -113,11 +113,13 @@ class Notifier:
             return
         subscription = read_subscription(stored.resource())
         if state.status == "requested":
-            await self._handshake(session, repository, stored, subscription, state)
+            await self._deliver(session, repository, stored, subscription, state, "handshake", [])
             return
         events = await self._pending(session, repository, state, subscription)
         if events:
-            await self._notify(session, repository, stored, subscription, state, events)
+            await self._deliver(
+                session, repository, stored, subscription, state, "event-notification", events
+            )
             return
         now = now_utc()
         heartbeat = subscription.heartbeat_seconds
@@ -138,20 +140,6 @@ class Notifier:
             await self._update(session, state, next_attempt_at=last + timedelta(seconds=heartbeat))
             return
         await self._update(session, state, next_attempt_at=now + IDLE)
-
-    async def _handshake(
-        self,
-        session: AsyncSession,
-        repository: FhirRepository,
-        stored: StoredResource,
-        subscription: SubscriptionRequest,
-        state: Row[Any],
-    ) -> None:
-        result = await self._post(subscription, state, "handshake", [], None)
-        if not result.delivered:
-            await self._failed(session, repository, stored, state, result)
-            return
-        await self._succeeded(session, repository, stored, subscription, state, None)
 
     async def _pending(
         self,
@@ -185,21 +173,25 @@ class Notifier:
             events.append((numbered, row.traceparent))
         return events
 
-    async def _notify(
+    async def _deliver(
         self,
         session: AsyncSession,
         repository: FhirRepository,
         stored: StoredResource,
         subscription: SubscriptionRequest,
         state: Row[Any],
+        kind: str,
         events: list[tuple[NumberedEvent, str | None]],
     ) -> None:
+        """Send a handshake or the next events; on success they count as delivered."""
         numbered = [event for event, _ in events]
-        result = await self._post(subscription, state, "event-notification", numbered, events[0][1])
+        traceparent = events[0][1] if events else None
+        result = await self._post(subscription, state, kind, numbered, traceparent)
         if not result.delivered:
             await self._failed(session, repository, stored, state, result)
             return
-        await self._succeeded(session, repository, stored, subscription, state, numbered[-1].number)
+        delivered_through = numbered[-1].number if numbered else None
+        await self._succeeded(session, repository, stored, subscription, state, delivered_through)
 
     async def _post(
         self,
