@@ -93,6 +93,14 @@ def _origin(exc: BaseException) -> str:
     return f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "unknown"
 
 
+def add_platform_layers(app: FastAPI) -> None:
+    """What every process of the platform wraps its app in: OperationOutcome error handling,
+    the access log and request tracing."""
+    add_error_handlers(app)
+    app.add_middleware(AccessLogMiddleware)
+    instrument_app(app)
+
+
 def add_error_handlers(app: FastAPI) -> None:
     """Answer every error, expected or not, with an OperationOutcome (never a stack trace)."""
     app.add_exception_handler(FhirError, _fhir_error)
@@ -139,9 +147,7 @@ def create_service_app(
     )
     app.state.settings = settings
     app.state.registry = registry
-    add_error_handlers(app)
-    app.add_middleware(AccessLogMiddleware)
-    instrument_app(app)
+    add_platform_layers(app)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -23,9 +23,9 @@ from services.gateway.upstreams import Upstreams
 from services.intake.resources import REGISTRY as INTAKE
 from services.reporting.resources import REGISTRY as REPORTING
 from services.sla.resources import REGISTRY as SLA
-from shared.app import VERSION, add_error_handlers
-from shared.logs import AccessLogMiddleware, configure_logging
-from shared.telemetry import instrument_app, start_tracing
+from shared.app import VERSION, add_platform_layers
+from shared.logs import configure_logging
+from shared.telemetry import start_tracing
 
 REGISTRIES = (INTAKE, ASSIGNMENT, REPORTING, SLA)
 log = logging.getLogger("teleradiology.gateway")
@@ -76,8 +76,6 @@ def create_app(
     )
     app.state.settings = settings
     app.state.routes = routes
-    add_error_handlers(app)
-    app.add_middleware(AccessLogMiddleware)
-    instrument_app(app)
+    add_platform_layers(app)
     app.include_router(gateway_router(settings.fhir_base_path))
     return app
