@@ -6,13 +6,14 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
 from shared.db import Database
 from shared.events.api import subscription_operations
+from shared.events.consumer import Consumption, consumer_router
 from shared.events.runtime import background_events, with_subscriptions
 from shared.fhir.api import fhir_router
 from shared.fhir.http import FhirResponse, dumps
@@ -26,6 +27,7 @@ from shared.fhir.outcomes import (
 )
 from shared.fhir.registry import Registry
 from shared.logs import AccessLogMiddleware, configure_logging
+from shared.peers import Peers, PeerUnavailable
 from shared.settings import ServiceSettings
 from shared.telemetry import instrument_app, start_tracing
 
@@ -77,6 +79,14 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     return await _unexpected(request, exc)
 
 
+async def _peer_unavailable(_: Request, exc: Exception) -> Response:
+    """Another service this request needs did not answer: the client may retry."""
+    log.warning("peer unavailable", extra={"reason": str(exc)})
+    error = unavailable("A service this request depends on is not available; retry later")
+    error.headers = {"Retry-After": "5"}
+    return _error_response(error)
+
+
 async def _unexpected(_: Request, exc: Exception) -> Response:
     # Log the type and where, never the message: it may quote request data (PHI).
     log.error(
@@ -107,6 +117,7 @@ def add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PeerUnavailable, _peer_unavailable)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -116,8 +127,11 @@ def create_service_app(
     settings: ServiceSettings,
     description: str,
     on_startup: StartupHook | None = None,
+    consumptions: tuple[Consumption, ...] = (),
+    operations: tuple[APIRouter, ...] = (),
 ) -> FastAPI:
-    """A FastAPI app serving `registry` at `settings.fhir_base_path`, plus /healthz, /readyz."""
+    """A FastAPI app serving `registry` at `settings.fhir_base_path`, plus /healthz, /readyz,
+    and the event endpoints of the service's `consumptions`."""
 
     registry = with_subscriptions(registry, settings)
 
@@ -127,14 +141,16 @@ def create_service_app(
         database = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
         start_tracing(settings, database.engine)
         app.state.database = database
-        if on_startup is not None:
-            await on_startup(app)
-        async with background_events(app, database, registry, settings):
-            log.info("started", extra={"fhir_base_path": settings.fhir_base_path})
-            try:
+        app.state.peers = Peers(settings)
+        try:
+            if on_startup is not None:
+                await on_startup(app)
+            async with background_events(app, database, registry, settings, consumptions):
+                log.info("started", extra={"fhir_base_path": settings.fhir_base_path})
                 yield
-            finally:
-                await database.dispose()
+        finally:
+            await app.state.peers.aclose()
+            await database.dispose()
 
     app = FastAPI(
         title=f"Teleradiology {registry.service} service",
@@ -164,7 +180,11 @@ def create_service_app(
             return _error_response(unavailable("The database is not available or not migrated"))
         return Response(content=b'{"status":"ready"}', media_type="application/json")
 
+    if consumptions:
+        app.include_router(consumer_router(consumptions))
     if registry.get("Subscription") is not None:
         app.include_router(subscription_operations(), prefix=settings.fhir_base_path)
+    for router in operations:  # the service's own $operations, before the catch-all
+        app.include_router(router, prefix=settings.fhir_base_path)
     app.include_router(fhir_router(registry), prefix=settings.fhir_base_path)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +15,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+# Key in `AsyncSession.info` marking a transaction that wrote outbox events.
+OUTBOX_WRITTEN = "outbox_written"
 
 
 def _sqlite_serial_transactions(engine: AsyncEngine) -> None:
@@ -51,12 +55,18 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.engine = create_engine(url, pool_size=pool_size)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Set when a transaction that wrote outbox events commits: wakes this process's
+        # relay at once instead of at its next poll (other replicas still poll).
+        self.outbox_committed = asyncio.Event()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session in a transaction: committed if the block succeeds, else rolled back."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+            if session.info.pop(OUTBOX_WRITTEN, False):
+                self.outbox_committed.set()
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

@@ -13,6 +13,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_TOKEN_DEFAULT = "dev-token"
+# Development-only signing secret for the platform's own subscriptions; refused elsewhere.
+DEV_EVENTS_SECRET_DEFAULT = "development-only-events-signing-secret-0123456789"
+_PEER_URL = "Origin (scheme://host[:port]) of the {} service; it serves FHIR at FHIR_BASE_PATH"
 _DRIVERS = {
     "postgresql": "postgresql+asyncpg",
     "postgres": "postgresql+asyncpg",
@@ -60,7 +63,46 @@ class ProcessSettings(BaseSettings):
         return self
 
 
-class ServiceSettings(ProcessSettings):
+class PeerSettings(ProcessSettings):
+    """Where each service answers (its origin); read by the gateway and by every service
+    that calls or subscribes to another."""
+
+    intake_url: str = Field(default="http://127.0.0.1:8081", description=_PEER_URL.format("intake"))
+    assignment_url: str = Field(
+        default="http://127.0.0.1:8082", description=_PEER_URL.format("assignment")
+    )
+    reporting_url: str = Field(
+        default="http://127.0.0.1:8083", description=_PEER_URL.format("reporting")
+    )
+    sla_url: str = Field(default="http://127.0.0.1:8084", description=_PEER_URL.format("sla"))
+
+    @field_validator("intake_url", "assignment_url", "reporting_url", "sla_url")
+    @classmethod
+    def _service_origin(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("service URLs must be http(s) URLs")
+        return value.rstrip("/")
+
+    @property
+    def service_urls(self) -> dict[str, str]:
+        """Each service's origin, by service name (the names of the services' registries)."""
+        return {
+            "intake": self.intake_url,
+            "assignment": self.assignment_url,
+            "reporting": self.reporting_url,
+            "sla": self.sla_url,
+        }
+
+    def unset_peer_urls(self) -> list[str]:
+        """The *_URL variables left at their local defaults (refused in production)."""
+        return sorted(
+            f"{name.upper()}_URL"
+            for name in self.service_urls
+            if f"{name}_url" not in self.model_fields_set
+        )
+
+
+class ServiceSettings(PeerSettings):
     """Settings of a FHIR service."""
 
     database_url: str = Field(
@@ -90,6 +132,28 @@ class ServiceSettings(ProcessSettings):
         description="CIDRs endpoints may resolve to although private/loopback, e.g. 127.0.0.0/8",
     )
 
+    internal_url: str | None = Field(
+        default=None,
+        description="This service's own origin as the other services reach it; the endpoint "
+        "of its subscriptions is this plus /events/<name>",
+    )
+    service_token: SecretStr = Field(
+        default=SecretStr(DEV_TOKEN_DEFAULT),
+        description="Bearer token this service presents when it calls another service",
+    )
+    events_signing_secret: SecretStr = Field(
+        default=SecretStr(DEV_EVENTS_SECRET_DEFAULT),
+        description="HMAC secret of this service's own subscriptions (at least 32 characters)",
+        min_length=32,
+    )
+
+    @field_validator("internal_url")
+    @classmethod
+    def _internal_origin(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("INTERNAL_URL must be an http(s) URL")
+        return value.rstrip("/") if value else value
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:
@@ -113,6 +177,11 @@ class ServiceSettings(ProcessSettings):
             raise ValueError("SEARCH_DEFAULT_COUNT exceeds SEARCH_MAX_COUNT")
         if self.environment == "production" and not self.database_url.startswith("postgresql"):
             raise ValueError("production needs a PostgreSQL DATABASE_URL")
+        if self.environment != "development":
+            if self.events_signing_secret.get_secret_value() == DEV_EVENTS_SECRET_DEFAULT:
+                raise ValueError("EVENTS_SIGNING_SECRET must be set outside development")
+            if self.service_token.get_secret_value() == DEV_TOKEN_DEFAULT:
+                raise ValueError("SERVICE_TOKEN must be set outside development")
         return self
 
     @property

@@ -31,6 +31,7 @@ from tests.support.postgres import PostgresUnavailable, postgres_server
 DEV_TOKEN = "dev-token"
 AUTH = {"Authorization": f"Bearer {DEV_TOKEN}"}
 BASE = "http://testserver/fhir"
+EVENTS_SECRET = "test-events-signing-secret-0123456789abcdef"
 
 
 def _app_factory(service: str) -> Callable[[ServiceSettings], FastAPI]:
@@ -114,6 +115,9 @@ def make_settings(database_url: Callable[[str], str]) -> Callable[..., ServiceSe
             "environment": "development",
             "database_url": database_url(service),
             "dev_auth_token": DEV_TOKEN,
+            # Secrets set explicitly, so that settings for other environments are valid too.
+            "service_token": DEV_TOKEN,
+            "events_signing_secret": EVENTS_SECRET,
             # The relay and notifier run only in the tests about them: elsewhere they
             # would change outbox and subscription state under the test's feet.
             "events_enabled": False,

@@ -27,7 +27,9 @@ def merge_capability_statements(
     """One statement listing every resource of `statements` (in their order)."""
     resources: list[dict[str, Any]] = []
     by_type: dict[str, dict[str, Any]] = {}
+    operations: list[dict[str, Any]] = []
     for statement in statements:
+        _add_missing(operations, statement["rest"][0].get("operation", []))
         for resource in statement["rest"][0]["resource"]:
             known = by_type.get(resource["type"])
             if known is None:
@@ -47,7 +49,10 @@ def merge_capability_statements(
         "implementation": {"description": "Teleradiology platform", "url": ""},
         "fhirVersion": first["fhirVersion"],
         "format": first["format"],
-        "rest": [{**first["rest"][0], "resource": resources}],
+        "rest": [
+            {**first["rest"][0], "resource": resources}
+            | ({"operation": operations} if operations else {})
+        ],
     }
 
 

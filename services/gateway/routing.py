@@ -33,6 +33,7 @@ class RouteTable:
     services: tuple[str, ...]
     type_owners: Mapping[str, str]
     topic_owners: Mapping[str, str]
+    operation_owners: Mapping[str, str]  # "$name" -> service
 
     @classmethod
     def from_registries(cls, registries: Iterable[Registry]) -> RouteTable:
@@ -40,6 +41,7 @@ class RouteTable:
         services: list[str] = []
         type_owners: dict[str, str] = {}
         topic_owners: dict[str, str] = {}
+        operation_owners: dict[str, str] = {}
         for registry in registries:
             services.append(registry.service)
             for resource_type in registry.types:
@@ -50,7 +52,11 @@ class RouteTable:
                 if topic.url in topic_owners:
                     raise ValueError(f"topic {topic.url} is offered by more than one service")
                 topic_owners[topic.url] = registry.service
-        return cls(tuple(services), type_owners, topic_owners)
+            for operation in registry.operations:
+                if f"${operation.name}" in operation_owners:
+                    raise ValueError(f"${operation.name} is served by more than one service")
+                operation_owners[f"${operation.name}"] = registry.service
+        return cls(tuple(services), type_owners, topic_owners, operation_owners)
 
     @property
     def subscription_services(self) -> tuple[str, ...]:
@@ -107,6 +113,11 @@ def route(table: RouteTable, method: str, path: str) -> Route:
         return Route(RouteKind.METADATA)
     if resource_type == SUBSCRIPTION and table.subscription_services:
         return _subscription_route(method, rest)
+    if resource_type.startswith("$") and not rest:
+        service = table.operation_owners.get(resource_type)
+        if service is None:
+            raise not_found(f"Operation '{resource_type}' is not served here")
+        return Route(RouteKind.SERVICE, service=service)
     return Route(RouteKind.SERVICE, service=table.owner_of_type(resource_type))
 
 

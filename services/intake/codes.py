@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.fhir.canonical import CANONICAL_BASE
+from shared import orders
 
 # HL7 v2 table 0203 identifier types: accession (ACSN) and placer order (PLAC) numbers.
 IDENTIFIER_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0203"
@@ -12,9 +12,8 @@ NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
 # DICOM UIDs as identifiers (ImagingStudy.identifier for the Study Instance UID).
 DICOM_UID_SYSTEM = "urn:dicom:uid"
 
-# The platform's own canonical base for the extensions it defines (documented in
-# docs/fhir.md).
-ORDERING_FACILITY_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/ordering-facility"
+# The platform's extension for the ordering facility, read by other services too.
+ORDERING_FACILITY_EXTENSION = orders.ORDERING_FACILITY_EXTENSION
 
 # USPS state codes, as Plan-Net's whereValid uses them.
 STATE_SYSTEM = "https://www.usps.com/"

@@ -12,9 +12,9 @@ from services.intake.codes import (
     ORDERING_FACILITY_EXTENSION,
 )
 from shared.fhir.outcomes import business_rule
-from shared.fhir.registry import ResourceRules
+from shared.fhir.registry import ResourceRules, WriteContext
 from shared.fhir.search import reference as references
-from shared.fhir.storage.repository import FhirRepository
+from shared.orders import ordering_facility
 
 # Statuses an order or study never leaves, except to mark it entered in error.
 _FINAL_ORDER_STATUSES = frozenset({"revoked", "completed"})
@@ -25,20 +25,6 @@ def _reference_type(element: Any) -> str | None:
     if isinstance(element, dict) and isinstance(element.get("reference"), str):
         parsed = references.parse(element["reference"])
         return parsed[0] if parsed else None
-    return None
-
-
-def ordering_facility(order: dict[str, Any]) -> dict[str, Any] | None:
-    """The ordering facility: the requester when it is an Organization, else the
-    ordering-facility extension."""
-    requester = order.get("requester")
-    if _reference_type(requester) == "Organization":
-        return requester
-    for extension in order.get("extension") or []:
-        if extension.get("url") == ORDERING_FACILITY_EXTENSION:
-            value = extension.get("valueReference")
-            if _reference_type(value) == "Organization":
-                return value
     return None
 
 
@@ -65,7 +51,7 @@ class ServiceRequestRules(ResourceRules):
         resource: dict[str, Any],
         *,
         previous: dict[str, Any] | None,
-        repository: FhirRepository,
+        context: WriteContext,
     ) -> None:
         if not order_identifiers(resource):
             raise business_rule(
@@ -144,7 +130,7 @@ class ImagingStudyRules(ResourceRules):
         resource: dict[str, Any],
         *,
         previous: dict[str, Any] | None,
-        repository: FhirRepository,
+        context: WriteContext,
     ) -> None:
         based_on = resource.get("basedOn") or []
         orders = 0
@@ -153,7 +139,7 @@ class ImagingStudyRules(ResourceRules):
                 orders += 1
             elif not element.get("reference") and isinstance(element.get("identifier"), dict):
                 identifier = element["identifier"]
-                holder = await repository.identifier_owner(
+                holder = await context.repository.identifier_owner(
                     "ServiceRequest", [(identifier.get("system", ""), identifier.get("value", ""))]
                 )
                 if holder is None:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
 from shared.auth import CurrentPrincipal
-from shared.events.notifications import NumberedEvent, notification_bundle, status_parameters
+from shared.events.notifications import notification_bundle, numbered_event, status_parameters
 from shared.events.subscriptions import CONTENTS, read_subscription
 from shared.events.tables import subscription_event, subscription_state
 from shared.fhir.api import base_url, fhir_session
@@ -100,16 +100,7 @@ def subscription_operations() -> APIRouter:
                 version = await fhir.repository.version(
                     row.resource_type, row.resource_id, row.version_id
                 )
-                events.append(
-                    NumberedEvent(
-                        row.event_number,
-                        row.resource_type,
-                        row.resource_id,
-                        row.version_id,
-                        row.occurred_at,
-                        None if version is None or version.deleted else version.content,
-                    )
-                )
+                events.append(numbered_event(row, version))
         chosen = content or subscription.content
         status = status_parameters(
             subscription=f"{root}/Subscription/{id}",

@@ -12,9 +12,14 @@ from uuid import uuid4
 
 import orjson
 
+from shared.fhir.canonical import CANONICAL_BASE
 from shared.fhir.service import format_instant, now_utc
+from shared.fhir.storage.records import StoredResource
 
 _METHOD = {1: "POST"}
+# On each notification-event: the W3C trace context of the change, so that a subscriber
+# handling the events of one notification one by one continues each change's own trace.
+EVENT_TRACEPARENT = f"{CANONICAL_BASE}/StructureDefinition/notification-event-traceparent"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +30,20 @@ class NumberedEvent:
     version_id: int
     occurred_at: datetime
     content: str | None  # the version's JSON; None when it is a deletion
+    traceparent: str | None = None
+
+
+def numbered_event(row: Any, version: StoredResource | None) -> NumberedEvent:
+    """The event of a `subscription_event` row with the version it names (None if gone)."""
+    return NumberedEvent(
+        row.event_number,
+        row.resource_type,
+        row.resource_id,
+        row.version_id,
+        row.occurred_at,
+        None if version is None or version.deleted else version.content,
+        row.traceparent,
+    )
 
 
 def status_parameters(
@@ -55,7 +74,10 @@ def status_parameters(
         if content != "empty":
             focus = f"{base_url}/{event.resource_type}/{event.resource_id}"
             part.append({"name": "focus", "valueReference": {"reference": focus}})
-        parameters.append({"name": "notification-event", "part": part})
+        element: dict[str, Any] = {"name": "notification-event", "part": part}
+        if event.traceparent:
+            element["extension"] = [{"url": EVENT_TRACEPARENT, "valueString": event.traceparent}]
+        parameters.append(element)
     if error:
         parameters.append({"name": "error", "valueCodeableConcept": {"text": error}})
     return {"resourceType": "Parameters", "parameter": parameters}

@@ -30,7 +30,12 @@ from shared.events.delivery import (
     next_retry_delay,
     post_notification,
 )
-from shared.events.notifications import NumberedEvent, notification_bundle, status_parameters
+from shared.events.notifications import (
+    NumberedEvent,
+    notification_bundle,
+    numbered_event,
+    status_parameters,
+)
 from shared.events.subscriptions import SubscriptionRequest, read_subscription
 from shared.events.tables import subscription_event, subscription_state
 from shared.fhir.registry import Registry
@@ -147,7 +152,7 @@ class Notifier:
         repository: FhirRepository,
         state: Row[Any],
         subscription: SubscriptionRequest,
-    ) -> list[tuple[NumberedEvent, str | None]]:
+    ) -> list[NumberedEvent]:
         e = subscription_event.c
         rows = await session.execute(
             select(subscription_event)
@@ -161,16 +166,7 @@ class Notifier:
         events = []
         for row in rows:
             version = await repository.version(row.resource_type, row.resource_id, row.version_id)
-            content = None if version is None or version.deleted else version.content
-            numbered = NumberedEvent(
-                row.event_number,
-                row.resource_type,
-                row.resource_id,
-                row.version_id,
-                row.occurred_at,
-                content,
-            )
-            events.append((numbered, row.traceparent))
+            events.append(numbered_event(row, version))
         return events
 
     async def _deliver(
@@ -181,16 +177,15 @@ class Notifier:
         subscription: SubscriptionRequest,
         state: Row[Any],
         kind: str,
-        events: list[tuple[NumberedEvent, str | None]],
+        events: list[NumberedEvent],
     ) -> None:
         """Send a handshake or the next events; on success they count as delivered."""
-        numbered = [event for event, _ in events]
-        traceparent = events[0][1] if events else None
-        result = await self._post(subscription, state, kind, numbered, traceparent)
+        traceparent = events[0].traceparent if events else None
+        result = await self._post(subscription, state, kind, events, traceparent)
         if not result.delivered:
             await self._failed(session, repository, stored, state, result)
             return
-        delivered_through = numbered[-1].number if numbered else None
+        delivered_through = events[-1].number if events else None
         await self._succeeded(session, repository, stored, subscription, state, delivered_through)
 
     async def _post(

@@ -10,6 +10,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import OUTBOX_WRITTEN
 from shared.events.tables import outbox_event
 
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -44,6 +45,7 @@ async def record_event(
     occurred_at: datetime,
 ) -> None:
     """Add the event of a change to the change's transaction."""
+    session.info[OUTBOX_WRITTEN] = True
     await session.execute(
         insert(outbox_event).values(
             resource_type=resource_type,

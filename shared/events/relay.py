@@ -34,12 +34,16 @@ class OutboxRelay:
         *,
         batch_size: int = 200,
         idle_seconds: float = 0.2,
+        on_dispatched: Callable[[], None] | None = None,
     ) -> None:
         self.database = database
         self.dispatch = dispatch
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
-        self.wake = asyncio.Event()
+        self.on_dispatched = on_dispatched  # e.g. wake the notifier
+        # Commits in this process wake the relay at once; other replicas' commits are
+        # found by polling every `idle_seconds`.
+        self.wake = database.outbox_committed
 
     async def run_once(self) -> int:
         """Dispatch one batch; returns how many events it took."""
@@ -48,6 +52,8 @@ class OutboxRelay:
             if events:
                 await self.dispatch(session, events)
                 await mark_dispatched(session, [e.seq for e in events], now_utc())
+        if events and self.on_dispatched is not None:
+            self.on_dispatched()
         return len(events)
 
     async def run(self, stop: asyncio.Event) -> None:

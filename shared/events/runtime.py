@@ -13,6 +13,8 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from shared.db import Database
+from shared.events.bootstrap import keep_subscribed
+from shared.events.consumer import Consumption
 from shared.events.delivery import EndpointPolicy, new_delivery_client
 from shared.events.dispatch import SubscriptionDispatcher
 from shared.events.notifier import Notifier
@@ -44,15 +46,24 @@ def with_subscriptions(registry: Registry, settings: ServiceSettings) -> Registr
 
 @asynccontextmanager
 async def background_events(
-    app: FastAPI, database: Database, registry: Registry, settings: ServiceSettings
+    app: FastAPI,
+    database: Database,
+    registry: Registry,
+    settings: ServiceSettings,
+    consumptions: tuple[Consumption, ...] = (),
 ) -> AsyncIterator[None]:
-    """Run the outbox relay and the notifier until the app stops."""
+    """Run the outbox relay and the notifier until the app stops, and put this service's
+    own subscriptions in place at the services it consumes from."""
     if not settings.events_enabled:
         yield
         return
+    if consumptions and not settings.internal_url:
+        raise ValueError(
+            f"{settings.service_name} consumes events: set INTERNAL_URL (its own origin as "
+            "the other services reach it), or EVENTS_ENABLED=false"
+        )
     stop = asyncio.Event()
     async with new_delivery_client() as client:
-        relay = OutboxRelay(database, SubscriptionDispatcher(registry))
         notifier = Notifier(
             database=database,
             registry=registry,
@@ -61,10 +72,15 @@ async def background_events(
             base_url=settings.public_fhir_base,
             retry_period=timedelta(hours=settings.subscription_retry_hours),
         )
+        relay = OutboxRelay(
+            database, SubscriptionDispatcher(registry), on_dispatched=notifier.wake.set
+        )
         app.state.relay, app.state.notifier = relay, notifier
         tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(notifier.run(stop))]
+        subscribing = asyncio.create_task(keep_subscribed(consumptions, settings, app.state.peers))
         try:
             yield
         finally:
             stop.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            subscribing.cancel()
+            await asyncio.gather(*tasks, subscribing, return_exceptions=True)

@@ -18,9 +18,8 @@ from shared.events.delivery import EndpointPolicy, check_endpoint
 from shared.events.topics import Topic
 from shared.fhir.canonical import CANONICAL_BASE
 from shared.fhir.outcomes import business_rule
-from shared.fhir.registry import ResourceDefinition, ResourceRules, token
+from shared.fhir.registry import ResourceDefinition, ResourceRules, WriteContext, token
 from shared.fhir.search.request import SearchLimits, parse_search
-from shared.fhir.storage.repository import FhirRepository
 
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
 FILTER_CRITERIA = f"{BACKPORT}/backport-filter-criteria"
@@ -102,7 +101,7 @@ class SubscriptionRules(ResourceRules):
         resource: dict[str, Any],
         *,
         previous: dict[str, Any] | None,
-        repository: FhirRepository,
+        context: WriteContext,
     ) -> None:
         topic = self.topics.get(resource.get("criteria", ""))
         if topic is None:

@@ -67,3 +67,15 @@ subscription_event = Table(
     Column("occurred_at", UTCDateTime, nullable=False),
     Column("traceparent", String(55), nullable=True),
 )
+
+# The receiving side: every event a service has consumed, by the subscription that sent it
+# and its event number, written in the consumer's own transaction -- a redelivered event
+# finds its row and changes nothing.
+inbox_event = Table(
+    "inbox_event",
+    metadata,
+    Column("subscription", String(255), primary_key=True),
+    Column("event_number", BigInteger, primary_key=True),
+    Column("consumer", String(64), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+)

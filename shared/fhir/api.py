@@ -67,6 +67,7 @@ async def fhir_session(request: Request, principal: Principal) -> AsyncIterator[
             principal=principal,
             limits=SearchLimits(settings.search_default_count, settings.search_max_count),
             base_url=base_url(request),
+            peers=getattr(request.app.state, "peers", None),
         )
 
 

@@ -94,5 +94,17 @@ def capability_statement(
                 "resource": resources,
                 "interaction": [{"code": "transaction"}, {"code": "batch"}],
             }
+            | _operations(registry)
         ],
+    }
+
+
+def _operations(registry: Registry) -> dict[str, Any]:
+    if not registry.operations:
+        return {}
+    return {
+        "operation": [
+            {"name": o.name, "definition": o.definition, "documentation": o.documentation}
+            for o in registry.operations
+        ]
     }

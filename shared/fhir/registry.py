@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 from shared.fhir.outcomes import not_found
 
 if TYPE_CHECKING:
+    from shared.auth import Principal
     from shared.events.topics import Topic
     from shared.fhir.storage.repository import FhirRepository, StoredResource
+    from shared.peers import Peers
 
 
 class ParamType(StrEnum):
@@ -41,6 +43,16 @@ class SearchParam:
     definition: str | None = None  # canonical URL of the SearchParameter, when standard
 
 
+@dataclass(frozen=True, slots=True)
+class WriteContext:
+    """What business rules may consult about a write: the store, who writes, and the
+    other services (None where no app runs, e.g. the seed)."""
+
+    repository: FhirRepository
+    principal: Principal
+    peers: Peers | None = None
+
+
 class ResourceRules:
     """Business rules a service adds on top of the generic REST behaviour (default: none)."""
 
@@ -49,7 +61,7 @@ class ResourceRules:
         resource: dict[str, Any],
         *,
         previous: dict[str, Any] | None,
-        repository: FhirRepository,
+        context: WriteContext,
     ) -> None:
         """Check `resource` before it is written (raise a FhirError) and fill in defaults."""
 
@@ -82,6 +94,15 @@ class ResourceDefinition:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """A system-level `$operation` a service serves at its FHIR base (e.g. `$turnaround`)."""
+
+    name: str  # without the "$"
+    definition: str  # canonical URL of its OperationDefinition
+    documentation: str
+
+
 @dataclass(frozen=True)
 class Registry:
     """All resource types one service serves."""
@@ -89,6 +110,7 @@ class Registry:
     service: str
     definitions: tuple[ResourceDefinition, ...]
     topics: tuple[Topic, ...] = ()
+    operations: tuple[Operation, ...] = ()
     _by_type: dict[str, ResourceDefinition] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -27,13 +27,14 @@ from shared.fhir.outcomes import (
     precondition_failed,
 )
 from shared.fhir.references import iter_references
-from shared.fhir.registry import Registry, ResourceDefinition
+from shared.fhir.registry import Registry, ResourceDefinition, WriteContext
 from shared.fhir.search import reference as reference_search
 from shared.fhir.search.execute import SearchResult, run_search
 from shared.fhir.search.query import ordering
 from shared.fhir.search.request import SearchLimits, parse_search
 from shared.fhir.storage.repository import FhirRepository, StoredResource
 from shared.fhir.validation import validate_resource
+from shared.peers import Peers
 
 _MAX_VERSION_ID = 2**31 - 1  # versions are stored as 32-bit INTEGERs
 
@@ -80,8 +81,10 @@ class FhirService:
         principal: Principal,
         limits: SearchLimits,
         base_url: str,
+        peers: Peers | None = None,
     ) -> None:
         self.repository = FhirRepository(session)
+        self.peers = peers
         self.registry = registry
         self.principal = principal
         self.limits = limits
@@ -312,7 +315,8 @@ class FhirService:
                 raise bad_request(
                     "urn references resolve only inside a transaction Bundle", expression
                 )
-        await definition.rules.prepare(resource, previous=previous, repository=self.repository)
+        context = WriteContext(self.repository, self.principal, self.peers)
+        await definition.rules.prepare(resource, previous=previous, context=context)
         await self._check_references(resource)
         keys = definition.unique_keys(resource) if definition.unique_keys else []
         if any(len(part) > MAX_IDENTIFIER_LENGTH for key in keys for part in key):

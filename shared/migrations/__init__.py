@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -19,10 +20,10 @@ def database_url(service_name: str) -> str:
     return url or ServiceSettings(service_name=service_name).resolved_database_url
 
 
-def _run(connection: Connection) -> None:
+def _run(connection: Connection, target: list[MetaData]) -> None:
     context.configure(
         connection=connection,
-        target_metadata=metadata,
+        target_metadata=target,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
@@ -30,21 +31,23 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def _run_online(url: str) -> None:
+async def _run_online(url: str, target: list[MetaData]) -> None:
     engine = create_async_engine(url)
     try:
         async with engine.connect() as connection:
-            await connection.run_sync(_run)
+            await connection.run_sync(_run, target)
             await connection.commit()
     finally:
         await engine.dispose()
 
 
-def run_migrations(service_name: str) -> None:
-    """The body of each service's `migrations/env.py`."""
+def run_migrations(service_name: str, *own: MetaData) -> None:
+    """The body of each service's `migrations/env.py`: the shared schema plus the tables of
+    the service's `own` metadata."""
     url = database_url(service_name)
+    target = [metadata, *own]
     if context.is_offline_mode():
-        context.configure(url=url, target_metadata=metadata, literal_binds=True)
+        context.configure(url=url, target_metadata=target, literal_binds=True)
         with context.begin_transaction():
             context.run_migrations()
         return
@@ -54,4 +57,4 @@ def run_migrations(service_name: str) -> None:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-    asyncio.run(_run_online(url))
+    asyncio.run(_run_online(url, target))

@@ -54,7 +54,8 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 async def test_dev_credential_is_refused_outside_development(
     make_settings: Callable[..., ServiceSettings],
 ) -> None:
-    app, manager = await start_app("intake", make_settings("intake", environment="test"))
+    settings = make_settings("intake", environment="test", service_token="a-real-service-token")
+    app, manager = await start_app("intake", settings)
     try:
         async with client_for(app, headers=AUTH) as http:
             response = await http.get("/Patient")

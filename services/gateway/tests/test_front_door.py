@@ -48,12 +48,14 @@ Transports = Mapping[str, httpx.AsyncBaseTransport]
 
 # One resource of each service's types, as a client sends it.
 PRACTITIONER = {"resourceType": "Practitioner", "name": [{"family": "Okafor"}]}
-TASK = {"resourceType": "Task", "status": "requested", "intent": "order"}
-REPORT = {
-    "resourceType": "DiagnosticReport",
-    "status": "final",
-    "code": {"coding": [{"system": "http://loinc.org", "code": "24725-4"}]},
+TASK = {
+    "resourceType": "Task",
+    "status": "requested",
+    "intent": "order",
+    "focus": {"reference": "ServiceRequest/1"},
 }
+# (A DiagnosticReport is checked against its Task in assignment: see tests/e2e.)
+COMMUNICATION = {"resourceType": "Communication", "status": "completed"}
 MEASURE_REPORT = {
     "resourceType": "MeasureReport",
     "status": "complete",
@@ -65,7 +67,7 @@ OWNED = [
     (patient(gender="female"), "intake"),
     (PRACTITIONER, "assignment"),
     (TASK, "assignment"),
-    (REPORT, "reporting"),
+    (COMMUNICATION, "reporting"),
     (MEASURE_REPORT, "sla"),
 ]
 

@@ -59,7 +59,15 @@ def test_every_type_a_service_declares_goes_to_that_service(registry: Registry) 
 def test_the_table_lists_every_declared_type_and_topic_once() -> None:
     assert set(TABLE.type_owners) == {t for r in REGISTRIES for t in r.types}
     assert set(TABLE.topic_owners) == {t.url for r in REGISTRIES for t in r.topics}
-    assert TABLE.subscription_services == ("intake", "assignment", "reporting")
+    assert TABLE.subscription_services == ("intake", "assignment", "reporting", "sla")
+    assert set(TABLE.operation_owners) == {f"${o.name}" for r in REGISTRIES for o in r.operations}
+
+
+def test_a_system_operation_goes_to_the_service_serving_it() -> None:
+    assert route(TABLE, "GET", "$turnaround") == Route(RouteKind.SERVICE, service="sla")
+    with pytest.raises(FhirError) as error:
+        route(TABLE, "GET", "$unknown")
+    assert refused(error, 404)["code"] == "not-found"
 
 
 def test_a_type_declared_by_two_services_is_refused() -> None:

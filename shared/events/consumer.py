@@ -1,0 +1,165 @@
+"""Consuming another service's events: the platform's services subscribe to each other
+exactly the way an EHR or a vendor does (topic-based Subscriptions, rest-hook,
+full-resource payloads), and receive at `POST /events/<consumption name>`.
+
+Each received notification is checked (its HMAC signature with this service's
+`EVENTS_SIGNING_SECRET`, its topic), then each event is handled in its own database
+transaction together with an inbox row keyed by (subscription, event number): a
+redelivered event finds its row and changes nothing, and a handler that fails rolls its
+event back and answers 503 or 500, so the publisher retries from that event.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import Principal
+from shared.events.delivery import SIGNATURE_HEADER, verify_signature
+from shared.events.received import MalformedNotification, ReceivedEvent, read_notification
+from shared.events.tables import inbox_event
+from shared.fhir.http import read_body
+from shared.fhir.outcomes import bad_request, not_found, unauthorized, unavailable
+from shared.fhir.search.request import SearchLimits
+from shared.fhir.service import FhirService, now_utc
+from shared.peers import Peers, PeerUnavailable
+from shared.settings import ServiceSettings
+
+log = logging.getLogger("teleradiology.consumer")
+_TRACER = trace.get_tracer("teleradiology.consumer")
+_PROPAGATOR = TraceContextTextMapPropagator()
+EVENTS_PATH = "/events"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerContext:
+    """What a handler works with: its event's transaction, FHIR semantics on this service's
+    own resources (as the service itself), and the other services."""
+
+    session: AsyncSession
+    fhir: FhirService
+    peers: Peers
+    settings: ServiceSettings
+
+
+Handler = Callable[[ReceivedEvent, ConsumerContext], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Consumption:
+    """One subscription a service keeps at another service, and what it does per event."""
+
+    name: str  # its endpoint is <INTERNAL_URL>/events/<name>
+    publisher: str  # the service offering the topic
+    topic: str  # the topic's canonical URL
+    handler: Handler
+    filters: tuple[str, ...] = ()
+    description: str = ""
+
+
+def service_principal(settings: ServiceSettings) -> Principal:
+    """The principal a service acts as on its own resources when it handles an event."""
+    return Principal(
+        client_id=f"{settings.service_name}-service", scopes=frozenset({"system/*.cruds"})
+    )
+
+
+def consumer_router(consumptions: tuple[Consumption, ...]) -> APIRouter:
+    """`POST /events/{name}`: the rest-hook endpoint of each consumption."""
+    by_name = {c.name: c for c in consumptions}
+    router = APIRouter(prefix=EVENTS_PATH, tags=["events"])
+
+    @router.post("/{name}", summary="Receive a subscription notification (signed)")
+    async def receive(name: str, request: Request) -> Response:
+        consumption = by_name.get(name)
+        if consumption is None:
+            raise not_found("No such event endpoint")
+        settings: ServiceSettings = request.app.state.settings
+        body = await read_body(request, settings.max_request_bytes)
+        secret = settings.events_signing_secret.get_secret_value().encode()
+        header = request.headers.get(SIGNATURE_HEADER, "")
+        if not verify_signature(secret, header, body, now=time.time()):
+            raise unauthorized(f"The {SIGNATURE_HEADER} header does not sign this body")
+        try:
+            notification = read_notification(orjson.loads(body))
+        except (orjson.JSONDecodeError, MalformedNotification) as error:
+            raise bad_request(f"Not a subscription notification: {error}") from error
+        if notification.topic != consumption.topic:
+            raise bad_request("The notification's topic is not the one this endpoint takes")
+        if notification.kind == "event-notification":
+            for event in notification.events:
+                await _consume(request, consumption, event)
+        return Response(status_code=200)
+
+    return router
+
+
+async def _consume(request: Request, consumption: Consumption, event: ReceivedEvent) -> None:
+    """Handle one event once: in one transaction with its inbox row, in its change's trace."""
+    state = request.app.state
+    parent = _PROPAGATOR.extract({"traceparent": event.traceparent}) if event.traceparent else None
+    token = otel_context.attach(parent) if parent is not None else None
+    try:
+        with _TRACER.start_as_current_span(f"consume {consumption.name}") as span:
+            span.set_attribute("teleradiology.event_number", event.number)
+            async with state.database.transaction() as session:
+                if not await _first_delivery(session, consumption.name, event):
+                    span.set_attribute("teleradiology.duplicate", True)
+                    return
+                await consumption.handler(event, _context(state, session))
+    except PeerUnavailable as error:
+        log.warning(
+            "event handling deferred",
+            extra={
+                "consumer": consumption.name,
+                "event_number": event.number,
+                "reason": str(error),
+            },
+        )
+        failure = unavailable("A service this event needs is not available; retry later")
+        failure.headers = {"Retry-After": "5"}
+        raise failure from error
+    finally:
+        if token is not None:
+            otel_context.detach(token)
+
+
+def _context(state: Any, session: AsyncSession) -> ConsumerContext:
+    settings: ServiceSettings = state.settings
+    fhir = FhirService(
+        session=session,
+        registry=state.registry,
+        principal=service_principal(settings),
+        limits=SearchLimits(settings.search_default_count, settings.search_max_count),
+        base_url=settings.public_fhir_base,
+        peers=state.peers,
+    )
+    return ConsumerContext(session=session, fhir=fhir, peers=state.peers, settings=settings)
+
+
+async def _first_delivery(session: AsyncSession, consumer: str, event: ReceivedEvent) -> bool:
+    """Record the event in the inbox; False when it was recorded (handled) before."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    result = await session.execute(
+        insert(inbox_event)
+        .values(
+            subscription=event.subscription[:255],
+            event_number=event.number,
+            consumer=consumer,
+            received_at=now_utc(),
+        )
+        .on_conflict_do_nothing()
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,91 @@
+"""Calls from one service to another over FHIR REST.
+
+A service that needs another's resource reads it over HTTP -- never from the other's
+tables -- with the bearer token from `SERVICE_TOKEN` and the current trace context (httpx
+is instrumented, see shared/telemetry.py), so the call joins the caller's trace. Failures
+become `PeerUnavailable`: a consumer answers 503 and the notification is retried.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from shared.fhir.http import FHIR_JSON
+from shared.settings import ServiceSettings
+
+
+class PeerUnavailable(RuntimeError):
+    """Another service did not answer as expected; worth retrying later."""
+
+
+class Peers:
+    """FHIR clients for the platform's other services, built in the app's lifespan."""
+
+    def __init__(self, settings: ServiceSettings, *, timeout: float = 10.0) -> None:
+        self.settings = settings
+        self.client = httpx.AsyncClient(
+            timeout=timeout,
+            trust_env=False,
+            headers={
+                "Authorization": f"Bearer {settings.service_token.get_secret_value()}",
+                "Accept": FHIR_JSON,
+            },
+        )
+
+    def base(self, service: str) -> str:
+        """The FHIR base URL of `service` as this service reaches it."""
+        return f"{self.settings.service_urls[service]}{self.settings.fhir_base_path}"
+
+    async def read(self, service: str, reference: str) -> dict[str, Any] | None:
+        """The resource `Type/id` kept by `service`; None when it is unknown or deleted."""
+        response = await self._send("GET", f"{self.base(service)}/{reference}")
+        if response.status_code in (404, 410):
+            return None
+        return self._json(response, reference)
+
+    async def search(
+        self, service: str, resource_type: str, params: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        """The matching resources of the first page of a search at `service`."""
+        response = await self._send("GET", f"{self.base(service)}/{resource_type}", params=params)
+        bundle = self._json(response, resource_type)
+        return [
+            entry["resource"]
+            for entry in bundle.get("entry") or []
+            if (entry.get("search") or {}).get("mode", "match") == "match" and "resource" in entry
+        ]
+
+    async def put(
+        self, service: str, path: str, resource: dict[str, Any], *, params: dict[str, str]
+    ) -> dict[str, Any]:
+        """A (conditional) update at `service`; the stored resource."""
+        response = await self._send(
+            "PUT",
+            f"{self.base(service)}/{path}",
+            params=params,
+            json=resource,
+            headers={"Content-Type": FHIR_JSON, "Prefer": "return=representation"},
+        )
+        return self._json(response, path)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self.client.request(method, url, **kwargs)
+        except httpx.HTTPError as error:
+            raise PeerUnavailable(
+                f"{method} {url.split('?')[0]}: {type(error).__name__}"
+            ) from error
+
+    @staticmethod
+    def _json(response: httpx.Response, what: str) -> dict[str, Any]:
+        if response.status_code >= 300:
+            raise PeerUnavailable(f"{what}: HTTP {response.status_code}")
+        body = response.json()
+        if not isinstance(body, dict):
+            raise PeerUnavailable(f"{what}: not a FHIR resource")
+        return body
