@@ -1,0 +1,115 @@
+"""The `platform` fixture: every service and the gateway as real uvicorn processes on free
+loopback ports, each service on its own fresh PostgreSQL database.
+
+Tests here are marked `e2e` and `postgres`. They take no `backend` parameter: the platform
+runs on PostgreSQL only, which under CI=true must be there (see `postgres_admin_url`).
+
+One platform per test module: each module starts from empty databases, and a module that
+kills or reconfigures processes leaves nothing behind for the next. A module passes extra
+environment to the processes by overriding `platform_env` / `platform_process_env`:
+
+    @pytest.fixture(scope="module")
+    def platform_env() -> dict[str, str]:
+        return {"SUBSCRIPTION_RETRY_HOURS": "0.01"}
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import httpx
+import pytest
+
+from scripts.local_platform import GATEWAY, SERVICES, LocalPlatform, free_ports
+from tests.support.databases import postgres_database
+
+DEV_TOKEN = "dev-token"
+READY_TIMEOUT_SECONDS = 90.0
+_HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of this directory `e2e` and `postgres` (selectable with -m)."""
+    for item in items:
+        if item.path.is_relative_to(_HERE):
+            item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.postgres)
+
+
+@dataclass(frozen=True)
+class E2EPlatform:
+    """The running platform as a test sees it: where to send requests, with what
+    credentials, and each service's database."""
+
+    AUTH: ClassVar[dict[str, str]] = {"Authorization": f"Bearer {DEV_TOKEN}"}
+
+    local: LocalPlatform
+    fhir_base: str
+    service_bases: dict[str, str]
+    database_urls: dict[str, str]
+
+    def client(self, service: str = GATEWAY) -> httpx.Client:
+        """An authenticated client of a FHIR base (the gateway's by default)."""
+        return httpx.Client(base_url=self.base(service), headers=self.AUTH, trust_env=False)
+
+    def async_client(self, service: str = GATEWAY) -> httpx.AsyncClient:
+        """`client` for async tests."""
+        return httpx.AsyncClient(base_url=self.base(service), headers=self.AUTH, trust_env=False)
+
+    def base(self, service: str = GATEWAY) -> str:
+        """The FHIR base of `service` on its own port, or the gateway's."""
+        return self.fhir_base if service == GATEWAY else self.service_bases[service]
+
+
+@pytest.fixture(scope="module")
+def platform_env() -> dict[str, str]:
+    """Extra environment for every process (override in a test module)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def platform_process_env() -> dict[str, dict[str, str]]:
+    """Extra environment for one process, by name (override in a test module)."""
+    return {}
+
+
+def _fresh_databases(admin_url: str) -> dict[str, str]:
+    suffix = f"e2e_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    # Alembic runs its own event loop: keep it off any loop of the test's (and serial,
+    # its context is process-global).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        futures = {s: pool.submit(postgres_database, admin_url, s, suffix) for s in SERVICES}
+        return {service: future.result() for service, future in futures.items()}
+
+
+@pytest.fixture(scope="module")
+def platform(
+    postgres_admin_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    platform_env: dict[str, str],
+    platform_process_env: dict[str, dict[str, str]],
+) -> Iterator[E2EPlatform]:
+    """The whole platform, ready, on fresh databases; stopped after the module."""
+    database_urls = _fresh_databases(postgres_admin_url)
+    local = LocalPlatform(
+        database_urls=database_urls,
+        ports=free_ports(),
+        env={"ENVIRONMENT": "development", "DEV_AUTH_TOKEN": DEV_TOKEN, **platform_env},
+        process_env=platform_process_env,
+        log_dir=tmp_path_factory.mktemp("platform-logs"),
+        log_level="info",
+    )
+    with local:
+        local.start_all()
+        local.wait_ready(timeout=READY_TIMEOUT_SECONDS)
+        yield E2EPlatform(
+            local=local,
+            fhir_base=local.fhir_base(GATEWAY),
+            service_bases={service: local.fhir_base(service) for service in SERVICES},
+            database_urls=database_urls,
+        )
