@@ -1,9 +1,42 @@
-"""What assignment serves (generic REST for now; the matching engine comes later)."""
+"""What assignment serves: the roster (Practitioner, PractitionerRole), contracts
+(OrganizationAffiliation) and the Task assigning each order."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from services.assignment.tasks import CLOSED_STATUSES, read_task_identifiers
 from shared.events.topics import status_changes, topic
-from shared.fhir.registry import Registry, ResourceDefinition, date, reference, string, token
+from shared.fhir.outcomes import business_rule
+from shared.fhir.registry import (
+    Registry,
+    ResourceDefinition,
+    ResourceRules,
+    WriteContext,
+    date,
+    reference,
+    string,
+    token,
+)
+
+
+class TaskRules(ResourceRules):
+    """A Task names the order it assigns (focus), and a finished read stays finished."""
+
+    async def prepare(
+        self,
+        resource: dict[str, Any],
+        *,
+        previous: dict[str, Any] | None,
+        context: WriteContext,
+    ) -> None:
+        if not (resource.get("focus") or {}).get("reference"):
+            raise business_rule("A Task names the order it assigns in focus", "Task.focus")
+        before = (previous or {}).get("status")
+        after = resource.get("status")
+        if before in CLOSED_STATUSES and after != before and after != "entered-in-error":
+            raise business_rule(f"A {before} Task cannot become {after}", "Task.status")
+
 
 _SP = "http://hl7.org/fhir/SearchParameter/"
 
@@ -194,6 +227,8 @@ REGISTRY = Registry(
                     definition=_SP + "Task-period",
                 ),
             ),
+            rules=TaskRules(),
+            unique_keys=read_task_identifiers,
             documentation="Assignments of orders to radiologists or vendors.",
         ),
     ),

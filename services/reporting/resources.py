@@ -1,7 +1,9 @@
-"""What reporting serves (generic REST for now; signing and critical results come later)."""
+"""What reporting serves: reports (checked against their read Task), signatures and
+critical-result communications (signing and the critical loop come later)."""
 
 from __future__ import annotations
 
+from services.reporting.rules import DiagnosticReportRules
 from shared.events.topics import status_becomes, topic
 from shared.fhir.registry import Registry, ResourceDefinition, date, reference, token
 
@@ -90,7 +92,8 @@ REGISTRY = Registry(
                     definition=_SP + "DiagnosticReport-results-interpreter",
                 ),
             ),
-            documentation="Radiology reports.",
+            rules=DiagnosticReportRules(),
+            documentation="Radiology reports, accepted only from the read Task's owner.",
         ),
         ResourceDefinition(
             type="Provenance",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.sla.consumers import CONSUMPTIONS
 from services.sla.resources import REGISTRY
+from services.sla.turnaround import turnaround_router
 from shared.app import create_service_app
 from shared.settings import ServiceSettings
 
@@ -13,5 +15,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     return create_service_app(
         registry=REGISTRY,
         settings=settings or ServiceSettings(service_name="sla"),
-        description="Turnaround: per-order timelines and contract compliance reports.",
+        description="Turnaround: per-order timelines, breaches and contract compliance reports.",
+        consumptions=CONSUMPTIONS,
+        operations=(turnaround_router(),),
     )

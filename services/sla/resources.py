@@ -1,14 +1,82 @@
-"""What sla serves (generic REST for now; timelines and breach prediction come later)."""
+"""What sla serves: breaches (DetectedIssue, with their topics), compliance reports
+(MeasureReport) and the `$turnaround` operation over the timelines it keeps."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from services.sla.breaches import SLA_EVENT_SYSTEM, breach_identifiers
+from services.sla.turnaround import OPERATION as TURNAROUND
+from shared.events.topics import FiresTest, topic
 from shared.fhir.registry import Registry, ResourceDefinition, date, reference, token
 
 _SP = "http://hl7.org/fhir/SearchParameter/"
 
+
+def _issue_code(code: str) -> FiresTest:
+    def fires(_previous: dict[str, Any] | None, current: dict[str, Any] | None) -> bool:
+        codings = ((current or {}).get("code") or {}).get("coding") or []
+        return any(c.get("system") == SLA_EVENT_SYSTEM and c.get("code") == code for c in codings)
+
+    return fires
+
+
+TOPICS = (
+    topic(
+        "sla-breach-predicted",
+        "SLA breach predicted",
+        "DetectedIssue",
+        "create",
+        description="An order is predicted to miss its turnaround deadline.",
+        fires=_issue_code("breach-predicted"),
+    ),
+    topic(
+        "sla-breached",
+        "SLA breached",
+        "DetectedIssue",
+        "create",
+        description="An order's final report came after its deadline.",
+        fires=_issue_code("breached"),
+    ),
+)
+
 REGISTRY = Registry(
     service="sla",
+    topics=TOPICS,
+    operations=(TURNAROUND,),
     definitions=(
+        ResourceDefinition(
+            type="DetectedIssue",
+            search_params=(
+                token(
+                    "identifier",
+                    "identifier",
+                    description="Issue identifier",
+                    definition=_SP + "clinical-identifier",
+                ),
+                token(
+                    "code",
+                    "code",
+                    description="breach-predicted | breached (" + SLA_EVENT_SYSTEM + ")",
+                    definition=_SP + "DetectedIssue-code",
+                ),
+                reference(
+                    "implicated",
+                    "implicated",
+                    targets=("ServiceRequest",),
+                    description="The order concerned",
+                    definition=_SP + "DetectedIssue-implicated",
+                ),
+                date(
+                    "identified",
+                    "identifiedDateTime",
+                    description="When it was raised",
+                    definition=_SP + "DetectedIssue-identified",
+                ),
+            ),
+            unique_keys=breach_identifiers,
+            documentation="SLA breaches, predicted and actual, per order.",
+        ),
         ResourceDefinition(
             type="MeasureReport",
             search_params=(

@@ -1,0 +1,110 @@
+"""What assignment listens to: new orders (make the read Task), final reports (complete
+it) and revoked orders (cancel it). Each handler is harmless when an event comes twice."""
+
+from __future__ import annotations
+
+import logging
+
+from services.assignment.matching import choose_reader
+from services.assignment.roster import patient_state
+from services.assignment.tasks import CLOSED_STATUSES, READ_TASK_SYSTEM, business_status, read_task
+from shared.events.consumer import ConsumerContext, Consumption
+from shared.events.received import ReceivedEvent
+from shared.events.topics import TOPIC_BASE
+from shared.fhir.references import referenced_id
+from shared.fhir.service import now_utc
+from shared.fhir.storage.records import StoredResource
+from shared.orders import ordering_facility
+
+log = logging.getLogger("teleradiology.assignment")
+
+
+async def assign_order(event: ReceivedEvent, context: ConsumerContext) -> None:
+    """Make the order's read Task, owned by an eligible radiologist or left unassigned."""
+    order = event.resource
+    if order is None or await _read_task(context, order["id"]) is not None:
+        return
+    patient_id = referenced_id(order.get("subject"), "Patient")
+    patient = await context.peers.read("intake", f"Patient/{patient_id}") if patient_id else None
+    facility = referenced_id(ordering_facility(order), "Organization")
+    moment = now_utc()
+    decision = await choose_reader(
+        context.fhir,
+        facility_id=facility,
+        state=patient_state(patient) if patient else None,
+        day=moment.date(),
+    )
+    task = read_task(order, owner=decision.owner, reason=decision.reason, authored=moment)
+    result = await context.fhir.create("Task", task)
+    log.info(
+        "order assigned" if decision.owner else "order unassigned",
+        extra={"task": result.stored.id, "owner": decision.owner},
+    )
+
+
+async def complete_read(event: ReceivedEvent, context: ConsumerContext) -> None:
+    """A final report completes its order's read Task (output: the report)."""
+    report = event.resource
+    if report is None:
+        return
+    for element in report.get("basedOn") or []:
+        order_id = referenced_id(element, "ServiceRequest")
+        stored = await _read_task(context, order_id) if order_id else None
+        if stored is None:
+            continue
+        task = stored.resource()
+        if task.get("status") in CLOSED_STATUSES:
+            continue
+        task["status"] = "completed"
+        task["businessStatus"] = business_status("reported", "Final report signed")
+        task["output"] = [
+            {
+                "type": {"text": "Final report"},
+                "valueReference": {"reference": f"DiagnosticReport/{report['id']}"},
+            }
+        ]
+        await context.fhir.update("Task", stored.id, task)
+
+
+async def cancel_read(event: ReceivedEvent, context: ConsumerContext) -> None:
+    """A revoked order cancels its read Task unless the read is already over."""
+    order = event.resource
+    stored = await _read_task(context, order["id"]) if order else None
+    if stored is None:
+        return
+    task = stored.resource()
+    if task.get("status") in CLOSED_STATUSES:
+        return
+    task["status"] = "cancelled"
+    task["businessStatus"] = business_status("order-revoked", "The order was revoked")
+    await context.fhir.update("Task", stored.id, task)
+
+
+async def _read_task(context: ConsumerContext, order_id: str) -> StoredResource | None:
+    matches = await context.fhir.match_ids("Task", f"identifier={READ_TASK_SYSTEM}|{order_id}")
+    return matches[0] if matches else None
+
+
+CONSUMPTIONS = (
+    Consumption(
+        name="order-registered",
+        publisher="intake",
+        topic=f"{TOPIC_BASE}/order-registered",
+        handler=assign_order,
+        description="assignment: a read Task for each new order",
+    ),
+    Consumption(
+        name="order-revoked",
+        publisher="intake",
+        topic=f"{TOPIC_BASE}/order-revoked",
+        handler=cancel_read,
+        description="assignment: cancel the read of a revoked order",
+    ),
+    Consumption(
+        name="report-final",
+        publisher="reporting",
+        topic=f"{TOPIC_BASE}/report-final",
+        handler=complete_read,
+        description="assignment: a final report completes the read",
+    ),
+)

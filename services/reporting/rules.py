@@ -1,0 +1,89 @@
+"""Reporting's rules: a report is written for an order's read Task, only by its owner.
+
+The Task lives in assignment; reporting asks for it over FHIR (`Task?focus=` the order) at
+write time, so the check uses the current owner. The writer is the report's
+`resultsInterpreter`, which must name the owner (its PractitionerRole or that role's
+Practitioner); when the caller's token names a user (`fhirUser`), that user must be the
+owner as well. Assignment hears of the final report through its subscription and completes
+the Task.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.fhir.outcomes import business_rule, forbidden, unavailable
+from shared.fhir.references import referenced_id
+from shared.fhir.registry import ResourceRules, WriteContext
+from shared.peers import Peers
+
+# Reads that can no longer take a report (a completed read still takes amendments).
+_DEAD_TASK_STATUSES = frozenset({"cancelled", "rejected", "failed", "entered-in-error"})
+
+
+class DiagnosticReportRules(ResourceRules):
+    async def prepare(
+        self,
+        resource: dict[str, Any],
+        *,
+        previous: dict[str, Any] | None,
+        context: WriteContext,
+    ) -> None:
+        orders = [referenced_id(e, "ServiceRequest") for e in resource.get("basedOn") or []]
+        order_ids = [o for o in orders if o]
+        if len(order_ids) != 1:
+            raise business_rule(
+                "A report is basedOn exactly one ServiceRequest (the order it reads)",
+                "DiagnosticReport.basedOn",
+            )
+        if context.peers is None:
+            raise unavailable("Reports cannot be checked against their Task here")
+        owner = await _task_owner(context.peers, order_ids[0])
+        readers = {owner, *await _practitioner_of(context.peers, owner)}
+        interpreters = {
+            e.get("reference")
+            for e in resource.get("resultsInterpreter") or []
+            if isinstance(e, dict)
+        }
+        if not readers & {_relative(i) for i in interpreters if i}:
+            raise business_rule(
+                "resultsInterpreter must name the radiologist the order's Task is assigned to",
+                "DiagnosticReport.resultsInterpreter",
+            )
+        user = context.principal.fhir_user
+        if user is not None and _relative(user) not in readers:
+            raise forbidden("Only the radiologist the read is assigned to may write its report")
+
+
+def _relative(reference: str) -> str:
+    """`Type/id` of a relative or absolute reference."""
+    parts = reference.rstrip("/").split("/")
+    return "/".join(parts[-2:]) if len(parts) >= 2 else reference
+
+
+async def _task_owner(peers: Peers, order_id: str) -> str:
+    """The owner (`PractitionerRole/<id>`) of the order's live read Task."""
+    tasks = await peers.search(
+        "assignment", "Task", {"focus": f"ServiceRequest/{order_id}", "_count": "20"}
+    )
+    live = [t for t in tasks if t.get("status") not in _DEAD_TASK_STATUSES]
+    if not live:
+        raise business_rule(
+            "The order has no read Task to report on (not assigned yet, or cancelled)",
+            "DiagnosticReport.basedOn",
+        )
+    owner = (live[0].get("owner") or {}).get("reference")
+    if not owner:
+        raise business_rule(
+            "The order's read is not assigned to a radiologist yet", "DiagnosticReport.basedOn"
+        )
+    return _relative(owner)
+
+
+async def _practitioner_of(peers: Peers, owner: str) -> set[str]:
+    """The Practitioner behind an owning PractitionerRole (empty for other owners)."""
+    if not owner.startswith("PractitionerRole/"):
+        return set()
+    role = await peers.read("assignment", owner)
+    practitioner = referenced_id((role or {}).get("practitioner"), "Practitioner")
+    return {f"Practitioner/{practitioner}"} if practitioner else set()

@@ -1,0 +1,43 @@
+"""What sla listens to: every event that marks a milestone of an order's timeline.
+
+sla subscribes to the other services' topics like any subscriber; each event's resource
+(full-resource payload) marks milestones (see services.sla.timeline), recorded once. A final
+report after the deadline also records the breach as a DetectedIssue (topic sla-breached).
+"""
+
+from __future__ import annotations
+
+from services.sla.breaches import record_breach
+from services.sla.timeline import record
+from shared.events.consumer import ConsumerContext, Consumption
+from shared.events.received import ReceivedEvent
+from shared.events.topics import TOPIC_BASE
+
+
+async def record_milestones(event: ReceivedEvent, context: ConsumerContext) -> None:
+    """Record the milestones the event's resource marks (and a breach, on a late final)."""
+    if event.resource is None:
+        return
+    for mark in await record(context.session, event.resource):
+        if mark.milestone == "final":
+            await record_breach(context, mark.order_id)
+
+
+def _consume(publisher: str, topic: str) -> Consumption:
+    return Consumption(
+        name=topic,
+        publisher=publisher,
+        topic=f"{TOPIC_BASE}/{topic}",
+        handler=record_milestones,
+        description=f"sla: timelines ({topic})",
+    )
+
+
+CONSUMPTIONS = (
+    _consume("intake", "order-registered"),
+    _consume("intake", "imaging-study-available"),
+    _consume("assignment", "task-created"),
+    _consume("assignment", "task-status-changed"),
+    _consume("reporting", "report-preliminary"),
+    _consume("reporting", "report-final"),
+)

@@ -1,0 +1,34 @@
+"""sla's own tables (beside the shared FHIR store): each order's clock and timeline.
+
+Milestones are facts from other services' events; the first report of a milestone wins,
+so a redelivered or replayed event never moves it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, MetaData, String, Table
+
+from shared.fhir.storage.tables import NAMING_CONVENTION, UTCDateTime
+
+sla_metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# One row per order sla has heard of: what its clock runs against.
+order_clock = Table(
+    "order_clock",
+    sla_metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("priority", String(16), nullable=True),
+    Column("deadline", UTCDateTime, nullable=True),  # the assigned Task's restriction end
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# When each milestone of an order happened, and which resource version says so.
+order_milestone = Table(
+    "order_milestone",
+    sla_metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("milestone", String(32), primary_key=True),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("source", String(160), nullable=False),  # e.g. "Task/<id>/_history/2"
+    Column("recorded_at", UTCDateTime, nullable=False),
+)
