@@ -1,0 +1,191 @@
+"""What the end-to-end tests do through the front door: a roster, orders, reports,
+subscriptions -- as an EHR, an operator and a radiologist would send them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+from uuid import uuid4
+
+import httpx
+
+from services.intake.tests.builders import (
+    accession,
+    bundle,
+    medical_record_number,
+    post_entry,
+)
+from shared.events.subscriptions import PAYLOAD_CONTENT, SIGNING_SECRET
+from shared.events.topics import TOPIC_BASE
+
+PLAN_NET = (
+    "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/practitioner-qualification"
+)
+NPI = "http://hl7.org/fhir/sid/us-npi"
+SECRET = "e2e-subscriber-signing-secret-0123456789"
+T = TypeVar("T")
+
+
+def wait_until(probe: Callable[[], T | None], *, timeout: float = 30.0, what: str) -> T:
+    """`probe()`'s first truthy answer, polled; AssertionError naming `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = probe()
+        if answer:
+            return answer
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def created(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code in (200, 201), response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def licence(state: str) -> dict[str, Any]:
+    """A Plan-Net qualification: an active licence in `state`."""
+    return {
+        "extension": [
+            {
+                "url": PLAN_NET,
+                "extension": [
+                    {"url": "status", "valueCode": "active"},
+                    {
+                        "url": "whereValid",
+                        "valueCodeableConcept": {
+                            "coding": [{"system": "https://www.usps.com/", "code": state}]
+                        },
+                    },
+                ],
+            }
+        ],
+        "code": {"text": "Medical licence"},
+        "period": {"start": "2020-01-01", "end": "2099-12-31"},
+    }
+
+
+def radiologist(client: httpx.Client, family: str, *states: str) -> str:
+    """A Practitioner licensed in `states`; its reference."""
+    practitioner = {
+        "resourceType": "Practitioner",
+        "active": True,
+        "name": [{"family": family, "given": ["Dr"]}],
+        "qualification": [licence(s) for s in states],
+    }
+    return f"Practitioner/{created(client.post('/Practitioner', json=practitioner))['id']}"
+
+
+def privileges(client: httpx.Client, practitioner: str, facility: str) -> str:
+    """A PractitionerRole giving `practitioner` privileges at `facility`; its reference."""
+    role = {
+        "resourceType": "PractitionerRole",
+        "active": True,
+        "practitioner": {"reference": practitioner},
+        "organization": {"reference": facility},
+        "period": {"start": "2020-01-01"},
+    }
+    return f"PractitionerRole/{created(client.post('/PractitionerRole', json=role))['id']}"
+
+
+def facility(client: httpx.Client, state: str = "TX") -> str:
+    """An imaging facility (its own NPI); its reference."""
+    npi = str(uuid4().int)[:10]
+    organization = {
+        "resourceType": "Organization",
+        "name": "Lakeside Imaging Center",
+        "identifier": [{"system": NPI, "value": npi}],
+        "address": [{"state": state}],
+    }
+    return f"Organization/{created(client.post('/Organization', json=organization))['id']}"
+
+
+def order_bundle(facility: str, *, state: str = "TX", priority: str = "stat") -> dict[str, Any]:
+    """What an EHR sends: the patient and the order, as one transaction."""
+    patient_url = f"urn:uuid:{uuid4()}"
+    patient = {
+        "resourceType": "Patient",
+        "identifier": [medical_record_number(f"MRN-{uuid4().hex[:12]}")],
+        "name": [{"family": "Rivera", "given": ["Ana"]}],
+        "address": [{"use": "home", "state": state}],
+    }
+    order = {
+        "resourceType": "ServiceRequest",
+        "identifier": [accession(f"ACC-{uuid4().hex[:12]}")],
+        "status": "active",
+        "intent": "order",
+        "priority": priority,
+        "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "70450"}]},
+        "subject": {"reference": patient_url},
+        "requester": {"reference": facility},
+    }
+    return bundle("transaction", post_entry(patient, patient_url), post_entry(order))
+
+
+def place_order(client: httpx.Client, facility: str, **kwargs: Any) -> str:
+    """POST the order transaction; the new ServiceRequest's id."""
+    response = client.post("/", json=order_bundle(facility, **kwargs))
+    assert response.status_code == 200, response.text
+    location = response.json()["entry"][1]["response"]["location"]
+    return str(location.split("ServiceRequest/")[1].split("/")[0])
+
+
+def tasks_of(client: httpx.Client, order_id: str) -> list[dict[str, Any]]:
+    bundle_ = created(client.get("/Task", params={"focus": f"ServiceRequest/{order_id}"}))
+    return [e["resource"] for e in bundle_.get("entry") or []]
+
+
+def report(order_id: str, patient: dict[str, Any], interpreter: str) -> dict[str, Any]:
+    """A final CT head report of the order, read by `interpreter`."""
+    return {
+        "resourceType": "DiagnosticReport",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {"system": "http://loinc.org", "code": "LP29684-5", "display": "Radiology"}
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "24725-4"}]},
+        "basedOn": [{"reference": f"ServiceRequest/{order_id}"}],
+        "subject": patient,
+        "resultsInterpreter": [{"reference": interpreter}],
+        "conclusion": "No acute intracranial abnormality.",
+    }
+
+
+def subscribe(
+    client: httpx.Client, topic: str, endpoint: str, *filters: str, content: str = "full-resource"
+) -> str:
+    """A Subscription to the platform topic `topic` (e.g. "report-final"); its id."""
+    subscription: dict[str, Any] = {
+        "resourceType": "Subscription",
+        "status": "requested",
+        "reason": "e2e test subscriber",
+        "criteria": f"{TOPIC_BASE}/{topic}",
+        "channel": {
+            "type": "rest-hook",
+            "endpoint": endpoint,
+            "payload": "application/fhir+json",
+            "_payload": {"extension": [{"url": PAYLOAD_CONTENT, "valueCode": content}]},
+        },
+        "extension": [{"url": SIGNING_SECRET, "valueString": SECRET}],
+    }
+    if filters:
+        subscription["_criteria"] = {
+            "extension": [
+                {
+                    "url": "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-filter-criteria",
+                    "valueString": f,
+                }
+                for f in filters
+            ]
+        }
+    return str(created(client.post("/Subscription", json=subscription))["id"])
+
+
+def parameter(parameters: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    return [p for p in parameters.get("parameter") or [] if p.get("name") == name]
