@@ -1,0 +1,203 @@
+"""Events survive what goes wrong in production: a subscriber that is down, a service
+killed between its commit and the delivery, a consumer killed mid-stream, duplicate
+deliveries, and changes that roll back."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from shared.events.delivery import SIGNATURE_HEADER, sign
+from shared.events.topics import TOPIC_BASE
+from shared.settings import DEV_EVENTS_SECRET_DEFAULT
+from tests.e2e.conftest import E2EPlatform
+from tests.e2e.loop import (
+    SECRET,
+    created,
+    facility,
+    order_bundle,
+    place_order,
+    privileges,
+    radiologist,
+    subscribe,
+    tasks_of,
+    wait_until,
+)
+from tests.support.subscriber import Subscriber
+
+
+@pytest.fixture(scope="module")
+def ehr() -> Iterator[Subscriber]:
+    with Subscriber(SECRET) as subscriber:
+        yield subscriber
+
+
+@pytest.fixture(scope="module")
+def site(platform: E2EPlatform, ehr: Subscriber) -> str:
+    """A facility with one eligible radiologist, whose orders the EHR subscribes to."""
+    with platform.client() as client:
+        site = facility(client, "TX")
+        privileges(client, radiologist(client, "Okafor", "TX"), site)
+        subscribe(
+            client, "order-registered", ehr.endpoint("/orders"), f"ServiceRequest?requester={site}"
+        )
+    ehr.wait_for(lambda seen: seen.events(type="handshake"), timeout=30)
+    return site
+
+
+def _order_events(ehr: Subscriber) -> list[tuple[int, str]]:
+    """(event number, order id) of every order event received, in arrival order."""
+    return [
+        (number, resource["id"])
+        for notice in ehr.events()
+        for number, resource in zip(notice.event_numbers, notice.resources, strict=True)
+    ]
+
+
+def test_a_subscriber_down_then_back_gets_everything_in_order_without_gaps(
+    platform: E2EPlatform, ehr: Subscriber, site: str
+) -> None:
+    with platform.client() as client:
+        placed = [place_order(client, site) for _ in range(2)]
+        ehr.wait_for(lambda seen: len(_order_events(seen)) == 2, timeout=30)
+        ehr.down()
+        placed += [place_order(client, site) for _ in range(4)]
+        time.sleep(2)  # several refused deliveries, with backoff
+        ehr.up()
+    ehr.wait_for(lambda seen: len(_order_events(seen)) >= 6, timeout=60)
+    received = _order_events(ehr)
+    assert [number for number, _ in received] == [1, 2, 3, 4, 5, 6]
+    assert [order for _, order in received] == placed
+
+
+def test_a_rolled_back_change_sends_nothing(
+    platform: E2EPlatform, ehr: Subscriber, site: str
+) -> None:
+    refused = order_bundle(site)
+    refused["entry"][0]["resource"]["gender"] = "not-a-gender"
+    before = len(_order_events(ehr))
+    with platform.client() as client:
+        answer = client.post("/", json=refused)
+        assert answer.status_code in (400, 422), answer.text
+        after = place_order(client, site)
+    ehr.wait_for(lambda seen: len(_order_events(seen)) > before, timeout=30)
+    received = _order_events(ehr)[before:]
+    assert received == [(before + 1, after)]
+
+
+def test_an_event_committed_before_a_crash_is_delivered_after_restart(
+    platform: E2EPlatform, site: str
+) -> None:
+    local = platform.local
+    local.process_env.setdefault("intake", {})["EVENTS_ENABLED"] = "false"
+    local.restart("intake")  # serves the API, delivers nothing: the crash window, held open
+    local.wait_ready(["intake", "gateway"], timeout=60)
+    with platform.client() as client:
+        order_id = place_order(client, site)
+        time.sleep(1)
+        assert tasks_of(client, order_id) == []
+        local.kill("intake")
+        del local.process_env["intake"]["EVENTS_ENABLED"]
+        local.start("intake")
+        local.wait_ready(["intake", "gateway"], timeout=60)
+        tasks = wait_until(lambda: tasks_of(client, order_id), timeout=60, what="the Task")
+    assert len(tasks) == 1
+
+
+def test_a_consumer_killed_mid_stream_makes_exactly_one_task_per_order(
+    platform: E2EPlatform, site: str
+) -> None:
+    placed: list[str] = []
+
+    def place_many() -> None:
+        with platform.client() as client:
+            placed.extend(place_order(client, site) for _ in range(12))
+
+    with platform.client() as client:
+        sender = threading.Thread(target=place_many)
+        sender.start()
+        wait_until(lambda: placed and tasks_of(client, placed[0]), what="the first Task")
+        platform.local.kill("assignment")
+        sender.join(timeout=120)
+        platform.local.start("assignment")
+        platform.local.wait_ready(["assignment", "gateway"], timeout=60)
+        for order_id in placed:
+            wait_until(lambda o=order_id: tasks_of(client, o), timeout=60, what="every Task")
+        counts = {order_id: len(tasks_of(client, order_id)) for order_id in placed}
+    assert len(placed) == 12
+    assert set(counts.values()) == {1}
+
+
+def test_every_internal_consumer_is_harmless_under_duplicate_delivery(
+    platform: E2EPlatform, site: str
+) -> None:
+    with platform.client() as client:
+        order_id = place_order(client, site)
+        wait_until(lambda: tasks_of(client, order_id), what="the Task")
+        time.sleep(1)  # let sla record what it heard
+        before = _snapshot(client, order_id)
+    replayed = 0
+    for consumer, publisher, topic in _INTERNAL:
+        replayed += _replay_everything(platform, consumer, publisher, topic)
+    with platform.client() as client:
+        assert _snapshot(client, order_id) == before
+    assert replayed > 0
+
+
+# (consumer, publisher, topic) of the internal subscriptions exercised here.
+_INTERNAL = (
+    ("assignment", "intake", "order-registered"),
+    ("sla", "intake", "order-registered"),
+    ("sla", "assignment", "task-created"),
+)
+
+
+def _snapshot(client: httpx.Client, order_id: str) -> dict[str, Any]:
+    tasks = created(client.get("/Task", params={"_count": "200"}))
+    turnaround = client.get("/$turnaround", params={"order": f"ServiceRequest/{order_id}"})
+    return {
+        "tasks": sorted(
+            (e["resource"]["id"], e["resource"]["meta"]["versionId"])
+            for e in tasks.get("entry", [])
+        ),
+        "turnaround": turnaround.json(),
+    }
+
+
+def _replay_everything(platform: E2EPlatform, consumer: str, publisher: str, topic: str) -> int:
+    """Send `consumer` again every event of its subscription at `publisher`; how many."""
+    endpoint = f"{platform.local.origin(consumer)}/events/{topic}"
+    with platform.client(publisher) as client:
+        found = created(
+            client.get(
+                "/Subscription", params={"criteria": f"{TOPIC_BASE}/{topic}", "url": endpoint}
+            )
+        )
+        subscription = found["entry"][0]["resource"]["id"]
+        replay = created(
+            client.get(
+                f"/Subscription/{subscription}/$events",
+                params={"eventsSinceNumber": "1", "content": "full-resource"},
+            )
+        )
+    status = replay["entry"][0]["resource"]
+    for part in status["parameter"]:
+        if part["name"] == "type":
+            part["valueCode"] = "event-notification"  # as the notifier would send it again
+    body = orjson.dumps(replay)
+    signature = sign(DEV_EVENTS_SECRET_DEFAULT.encode(), int(time.time()), body)
+    answer = httpx.post(
+        endpoint,
+        content=body,
+        headers={"Content-Type": "application/fhir+json", SIGNATURE_HEADER: signature},
+        trust_env=False,
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    return sum(1 for p in status["parameter"] if p["name"] == "notification-event")
