@@ -1,10 +1,13 @@
 """The notifier: a background task in each service that delivers numbered subscription
 events over rest-hook, in event-number order, with no gap.
 
-Each pass takes due subscriptions one at a time under a row lock (`SKIP LOCKED`: any number
-of replicas share the work, never two on one subscription), then: performs the handshake of
-a requested subscription; or sends its undelivered events (up to max-count per
-notification); or a heartbeat when one is due. A failed delivery is retried with
+Each pass takes due subscriptions one at a time (`SKIP LOCKED`: any number of replicas share
+the work) and leases the one it takes for the length of a delivery (its `next_attempt_at`
+moves past the POST's timeout), so that no database transaction stays open while a
+subscriber answers -- which a subscriber calling back into this service would otherwise
+wait on (SQLite serialises every transaction). Then it performs the handshake of a requested
+subscription; or sends its undelivered events (up to max-count per notification); or a
+heartbeat when one is due, and records the outcome in a second transaction. A failed delivery is retried with
 exponential backoff and jitter; after `retry_period` of failures the subscription shows
 status `error` with the reason (`$status`), and is still probed at the longest interval,
 so delivery resumes -- from the first undelivered event -- once the endpoint recovers.
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -44,6 +48,17 @@ from shared.fhir.storage.repository import FhirRepository, StoredResource
 
 log = logging.getLogger("teleradiology.notifier")
 IDLE = timedelta(minutes=5)  # when nothing is pending and no heartbeat is asked for
+LEASE_MARGIN_SECONDS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class _Send:
+    """One notification to POST: to whom, of which kind, with which events."""
+
+    state: Row[Any]  # the subscription's delivery state when it was leased
+    subscription: SubscriptionRequest
+    kind: str  # handshake | heartbeat | event-notification
+    events: list[NumberedEvent]
 
 
 class Notifier:
@@ -70,15 +85,19 @@ class Notifier:
         self.wake = asyncio.Event()
 
     async def run_once(self, limit: int = 20) -> int:
-        """Serve up to `limit` due subscriptions, each in its own transaction."""
+        """Serve up to `limit` due subscriptions; returns how many were due."""
         served = 0
         for _ in range(limit):
             async with self.database.transaction() as session:
                 state = await self._take_due(session)
                 if state is None:
                     break
-                await self._serve(session, state)
-                served += 1
+                send = await self._plan(session, state)
+            served += 1
+            if send is not None:
+                result = await self._post(send)
+                async with self.database.transaction() as session:
+                    await self._record(session, send, result)
         return served
 
     async def run(self, stop: asyncio.Event, *, idle_seconds: float = 0.5) -> None:
@@ -110,41 +129,63 @@ class Notifier:
             query = query.with_for_update(skip_locked=True)
         return (await session.execute(query)).first()
 
-    async def _serve(self, session: AsyncSession, state: Row[Any]) -> None:
+    async def _plan(self, session: AsyncSession, state: Row[Any]) -> _Send | None:
+        """What to send to a due subscription, leased to this notifier; None when nothing
+        is to be sent now (its state then says when to look again)."""
         repository = FhirRepository(session)
         stored = await repository.current("Subscription", state.subscription_id)
         if stored is None or stored.deleted:
             await self._update(session, state, status="off")
-            return
+            return None
         subscription = read_subscription(stored.resource())
-        if state.status == "requested":
-            await self._deliver(session, repository, stored, subscription, state, "handshake", [])
-            return
-        events = await self._pending(session, repository, state, subscription)
-        if events:
-            await self._deliver(
-                session, repository, stored, subscription, state, "event-notification", events
-            )
-            return
         now = now_utc()
-        heartbeat = subscription.heartbeat_seconds
-        if heartbeat and state.status == "active":
-            last = state.last_sent_at or now - timedelta(seconds=heartbeat)
-            if now - last >= timedelta(seconds=heartbeat):
-                result = await self._post(subscription, state, "heartbeat", [], None)
-                if result.delivered:
-                    await self._update(
-                        session,
-                        state,
-                        last_sent_at=now,
-                        next_attempt_at=now + timedelta(seconds=heartbeat),
-                    )
-                else:
-                    await self._failed(session, repository, stored, state, result)
-                return
-            await self._update(session, state, next_attempt_at=last + timedelta(seconds=heartbeat))
+        send: _Send | None = None
+        if state.status == "requested":
+            send = _Send(state, subscription, "handshake", [])
+        elif events := await self._pending(session, repository, state, subscription):
+            send = _Send(state, subscription, "event-notification", events)
+        elif subscription.heartbeat_seconds and state.status == "active":
+            period = timedelta(seconds=subscription.heartbeat_seconds)
+            last = state.last_sent_at or now - period
+            if now - last < period:
+                await self._update(session, state, next_attempt_at=last + period)
+                return None
+            send = _Send(state, subscription, "heartbeat", [])
+        if send is None:
+            await self._update(session, state, next_attempt_at=now + IDLE)
+            return None
+        # The lease: no notifier (here or in another replica) takes this subscription
+        # again before the POST has had its whole timeout, so no transaction (and no row
+        # lock) is held open while waiting for the subscriber.
+        lease = timedelta(seconds=subscription.timeout_seconds + LEASE_MARGIN_SECONDS)
+        await self._update(session, state, next_attempt_at=now + lease)
+        return send
+
+    async def _record(self, session: AsyncSession, send: _Send, result: DeliveryResult) -> None:
+        """Record the outcome of `send`, unless the subscription changed meanwhile (turned
+        off, re-requested, or deleted: its new state stands)."""
+        s = subscription_state.c
+        query = select(subscription_state).where(s.subscription_id == send.state.subscription_id)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        state = (await session.execute(query)).first()
+        if state is None or state.status != send.state.status:
             return
-        await self._update(session, state, next_attempt_at=now + IDLE)
+        repository = FhirRepository(session)
+        stored = await repository.current("Subscription", state.subscription_id)
+        if stored is None or stored.deleted:
+            return
+        if not result.delivered:
+            await self._failed(session, repository, stored, state, result)
+        elif send.kind == "heartbeat":
+            now = now_utc()
+            period = timedelta(seconds=send.subscription.heartbeat_seconds or 0)
+            await self._update(session, state, last_sent_at=now, next_attempt_at=now + period)
+        else:
+            through = send.events[-1].number if send.events else None
+            if through is not None and through <= state.delivered_through:
+                through = None  # another notifier got further after this lease ran out
+            await self._succeeded(session, repository, stored, state, through)
 
     async def _pending(
         self,
@@ -169,38 +210,13 @@ class Notifier:
             events.append(numbered_event(row, version))
         return events
 
-    async def _deliver(
-        self,
-        session: AsyncSession,
-        repository: FhirRepository,
-        stored: StoredResource,
-        subscription: SubscriptionRequest,
-        state: Row[Any],
-        kind: str,
-        events: list[NumberedEvent],
-    ) -> None:
-        """Send a handshake or the next events; on success they count as delivered."""
-        traceparent = events[0].traceparent if events else None
-        result = await self._post(subscription, state, kind, events, traceparent)
-        if not result.delivered:
-            await self._failed(session, repository, stored, state, result)
-            return
-        delivered_through = events[-1].number if events else None
-        await self._succeeded(session, repository, stored, subscription, state, delivered_through)
-
-    async def _post(
-        self,
-        subscription: SubscriptionRequest,
-        state: Row[Any],
-        kind: str,
-        events: list[NumberedEvent],
-        traceparent: str | None,
-    ) -> DeliveryResult:
+    async def _post(self, send: _Send) -> DeliveryResult:
+        subscription, state, events = send.subscription, send.state, send.events
         status = status_parameters(
             subscription=f"{self.base_url}/Subscription/{subscription.id}",
             topic=subscription.topic,
             status="active" if state.status == "error" else state.status,
-            kind=kind,
+            kind=send.kind,
             events_since_start=state.events_since_start,
             events=events,
             content=subscription.content,
@@ -218,7 +234,7 @@ class Notifier:
             headers={k.strip(): v.strip() for k, v in headers.items()},
             policy=self.policy,
             timeout=float(subscription.timeout_seconds),
-            traceparent=traceparent,
+            traceparent=events[0].traceparent if events else None,
         )
 
     async def _succeeded(
@@ -226,7 +242,6 @@ class Notifier:
         session: AsyncSession,
         repository: FhirRepository,
         stored: StoredResource,
-        subscription: SubscriptionRequest,
         state: Row[Any],
         delivered_through: int | None,
     ) -> None:
