@@ -1,8 +1,9 @@
 """The `platform` fixture: every service and the gateway as real uvicorn processes on free
 loopback ports, each service on its own fresh PostgreSQL database.
 
-Tests here are marked `e2e` and `postgres`. They take no `backend` parameter: the platform
-runs on PostgreSQL only, which under CI=true must be there (see `postgres_admin_url`).
+Tests here are marked `e2e`. They take no `backend` parameter: the platform runs on
+PostgreSQL (which under CI=true must be there, see `postgres_admin_url`), except in a module
+that overrides `platform_databases` (test_loop_on_sqlite.py: the `make run` default).
 
 One platform per test module: each module starts from empty databases, and a module that
 kills or reconfigures processes leaves nothing behind for the next. A module passes extra
@@ -34,11 +35,10 @@ _HERE = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test of this directory `e2e` and `postgres` (selectable with -m)."""
+    """Mark every test of this directory `e2e` (selectable with -m)."""
     for item in items:
         if item.path.is_relative_to(_HERE):
             item.add_marker(pytest.mark.e2e)
-            item.add_marker(pytest.mark.postgres)
 
 
 @dataclass(frozen=True)
@@ -88,14 +88,20 @@ def _fresh_databases(admin_url: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
+def platform_databases(request: pytest.FixtureRequest) -> dict[str, str]:
+    """A fresh, migrated PostgreSQL database per service (override in a test module)."""
+    return _fresh_databases(request.getfixturevalue("postgres_admin_url"))
+
+
+@pytest.fixture(scope="module")
 def platform(
-    postgres_admin_url: str,
+    platform_databases: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
     platform_env: dict[str, str],
     platform_process_env: dict[str, dict[str, str]],
 ) -> Iterator[E2EPlatform]:
     """The whole platform, ready, on fresh databases; stopped after the module."""
-    database_urls = _fresh_databases(postgres_admin_url)
+    database_urls = platform_databases
     local = LocalPlatform(
         database_urls=database_urls,
         ports=free_ports(),
