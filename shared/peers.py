@@ -84,8 +84,21 @@ class Peers:
     @staticmethod
     def _json(response: httpx.Response, what: str) -> dict[str, Any]:
         if response.status_code >= 300:
-            raise PeerUnavailable(f"{what}: HTTP {response.status_code}")
+            raise PeerUnavailable(f"{what}: HTTP {response.status_code}{_diagnostics(response)}")
         body = response.json()
         if not isinstance(body, dict):
             raise PeerUnavailable(f"{what}: not a FHIR resource")
         return body
+
+
+def _diagnostics(response: httpx.Response) -> str:
+    """The first issue's diagnostics of an OperationOutcome answer (the platform's own
+    outcomes carry no PHI), shortened, for the operator's log."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    issues = body.get("issue") if isinstance(body, dict) else None
+    first = issues[0] if isinstance(issues, list) and issues else {}
+    text = str(first.get("diagnostics") or "") if isinstance(first, dict) else ""
+    return f" ({text[:200]})" if text else ""
