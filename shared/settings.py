@@ -25,6 +25,13 @@ _DRIVERS = {
 }
 
 
+def http_origin(value: str | None, name: str) -> str | None:
+    """`value` without a trailing slash; ValueError naming `name` unless it is http(s)."""
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise ValueError(f"{name} must be an http(s) URL")
+    return value.rstrip("/") if value else value
+
+
 class ProcessSettings(BaseSettings):
     """What every process of the platform reads the same way: the services and the gateway."""
 
@@ -52,9 +59,7 @@ class ProcessSettings(BaseSettings):
     @field_validator("public_base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("PUBLIC_BASE_URL must be an http(s) URL")
-        return value.rstrip("/") if value else value
+        return http_origin(value, "PUBLIC_BASE_URL")
 
     @model_validator(mode="after")
     def _exporter_configured(self) -> ProcessSettings:
@@ -79,9 +84,7 @@ class PeerSettings(ProcessSettings):
     @field_validator("intake_url", "assignment_url", "reporting_url", "sla_url")
     @classmethod
     def _service_origin(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("service URLs must be http(s) URLs")
-        return value.rstrip("/")
+        return http_origin(value, "service URLs") or ""
 
     @property
     def service_urls(self) -> dict[str, str]:
@@ -150,9 +153,7 @@ class ServiceSettings(PeerSettings):
     @field_validator("internal_url")
     @classmethod
     def _internal_origin(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("INTERNAL_URL must be an http(s) URL")
-        return value.rstrip("/") if value else value
+        return http_origin(value, "INTERNAL_URL")
 
     @field_validator("database_url")
     @classmethod

@@ -4,6 +4,7 @@ it) and revoked orders (cancel it). Each handler is harmless when an event comes
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from services.assignment.matching import choose_reader
 from services.assignment.roster import patient_state
@@ -49,34 +50,45 @@ async def complete_read(event: ReceivedEvent, context: ConsumerContext) -> None:
         return
     for element in report.get("basedOn") or []:
         order_id = referenced_id(element, "ServiceRequest")
-        stored = await _read_task(context, order_id) if order_id else None
-        if stored is None:
-            continue
-        task = stored.resource()
-        if task.get("status") in CLOSED_STATUSES:
-            continue
-        task["status"] = "completed"
-        task["businessStatus"] = business_status("reported", "Final report signed")
-        task["output"] = [
-            {
-                "type": {"text": "Final report"},
-                "valueReference": {"reference": f"DiagnosticReport/{report['id']}"},
-            }
-        ]
-        await context.fhir.update("Task", stored.id, task)
+        output = {
+            "type": {"text": "Final report"},
+            "valueReference": {"reference": f"DiagnosticReport/{report['id']}"},
+        }
+        if order_id:
+            await _close_read(
+                context,
+                order_id,
+                "completed",
+                business_status("reported", "Final report signed"),
+                output,
+            )
 
 
 async def cancel_read(event: ReceivedEvent, context: ConsumerContext) -> None:
     """A revoked order cancels its read Task unless the read is already over."""
-    order = event.resource
-    stored = await _read_task(context, order["id"]) if order else None
+    if event.resource is not None:
+        revoked = business_status("order-revoked", "The order was revoked")
+        await _close_read(context, event.resource["id"], "cancelled", revoked)
+
+
+async def _close_read(
+    context: ConsumerContext,
+    order_id: str,
+    status: str,
+    reason: dict[str, Any],
+    output: dict[str, Any] | None = None,
+) -> None:
+    """Move the order's read Task to the closed `status`, unless it is closed already."""
+    stored = await _read_task(context, order_id)
     if stored is None:
         return
     task = stored.resource()
     if task.get("status") in CLOSED_STATUSES:
         return
-    task["status"] = "cancelled"
-    task["businessStatus"] = business_status("order-revoked", "The order was revoked")
+    task["status"] = status
+    task["businessStatus"] = reason
+    if output is not None:
+        task["output"] = [output]
     await context.fhir.update("Task", stored.id, task)
 
 
