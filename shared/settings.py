@@ -25,6 +25,21 @@ _DRIVERS = {
 }
 
 
+def async_database_url(value: str) -> str:
+    """`value` with the async driver of its database ('' stays ''); ValueError if unknown."""
+    if not value:
+        return value
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme not in _DRIVERS:
+        raise ValueError("DATABASE_URL must start with postgresql:// or sqlite://")
+    return f"{_DRIVERS[scheme]}://{rest}"
+
+
+def default_database_url(service_name: str) -> str:
+    """Where a service keeps its data when DATABASE_URL is not set: an embedded SQLite file."""
+    return f"sqlite+aiosqlite:///var/{service_name}.db"
+
+
 def http_origin(value: str | None, name: str) -> str | None:
     """`value` without a trailing slash; ValueError naming `name` unless it is http(s)."""
     if value is not None and not value.startswith(("http://", "https://")):
@@ -128,7 +143,8 @@ class ServiceSettings(PeerSettings):
     )
     subscription_allowed_hosts: list[str] = Field(
         default_factory=list,
-        description="Endpoint hosts (or *.suffix) exempt from the address checks",
+        description="Endpoint hosts (or *.suffix) exempt from the address checks, where "
+        "plain http is allowed too (e.g. the platform's own services in a cluster)",
     )
     subscription_allowed_networks: list[str] = Field(
         default_factory=list,
@@ -158,12 +174,7 @@ class ServiceSettings(PeerSettings):
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:
-        if not value:
-            return value
-        scheme, sep, rest = value.partition("://")
-        if not sep or scheme not in _DRIVERS:
-            raise ValueError("DATABASE_URL must start with postgresql:// or sqlite://")
-        return f"{_DRIVERS[scheme]}://{rest}"
+        return async_database_url(value)
 
     @field_validator("subscription_allowed_networks")
     @classmethod
@@ -193,4 +204,4 @@ class ServiceSettings(PeerSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite+aiosqlite:///var/{self.service_name}.db"
+        return self.database_url or default_database_url(self.service_name)

@@ -31,7 +31,8 @@ INTERVALS = (
     ("images-to-final", "images-available", "final"),
     ("ordered-to-final", "ordered", "final"),
 )
-_TASK_ACCEPTED = frozenset({"accepted", "in-progress", "on-hold", "completed"})
+# A Task closed without passing through these never shows "accepted" (no guessed time).
+_TASK_ACCEPTED = frozenset({"accepted", "in-progress", "on-hold"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,7 +116,12 @@ def _parse(url: str, policy: EndpointPolicy) -> httpx.URL:
         raise EndpointRefused(
             "Subscription endpoint is not a valid URL", "endpoint URL not allowed"
         ) from None
-    schemes = ("https", "http") if policy.allow_http else ("https",)
+    # Plain http is for allowed hosts (e.g. the platform's own services inside a cluster)
+    # or everywhere when allow_http says so (local runs and tests).
+    http_ok = policy.allow_http or (
+        parsed.scheme == "http" and _host_allowed(_host_name(parsed), policy.allowed_hosts)
+    )
+    schemes = ("https", "http") if http_ok else ("https",)
     if parsed.scheme not in schemes:
         wanted = "http or https" if policy.allow_http else "https"
         raise EndpointRefused(

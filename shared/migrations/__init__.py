@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from alembic import context
 from sqlalchemy import MetaData
@@ -11,13 +12,15 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.events import tables as _outbox_tables  # noqa: F401  (registers the outbox)
 from shared.fhir.storage.tables import metadata
-from shared.settings import ServiceSettings
+from shared.settings import async_database_url, default_database_url
 
 
 def database_url(service_name: str) -> str:
-    """The URL to migrate: one passed by the caller (tests), else the service's settings."""
-    url = context.config.attributes.get("database_url")
-    return url or ServiceSettings(service_name=service_name).resolved_database_url
+    """The URL to migrate: one passed by the caller (tests), else DATABASE_URL, else the
+    service's default. Only the URL is read: a migration needs none of the service's
+    secrets, so it runs with the database credentials alone."""
+    url = context.config.attributes.get("database_url") or os.environ.get("DATABASE_URL", "")
+    return async_database_url(url) or default_database_url(service_name)
 
 
 def _run(connection: Connection, target: list[MetaData]) -> None:

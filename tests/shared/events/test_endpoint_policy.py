@@ -128,6 +128,13 @@ async def test_http_is_accepted_only_when_the_policy_allows_it() -> None:
     )
 
 
+async def test_http_is_accepted_for_allowed_hosts_only(dns: FakeDns) -> None:
+    in_cluster = EndpointPolicy(allowed_hosts=frozenset({"assignment"}))
+    dns.set("assignment", ("10.0.0.7",))
+    await check_endpoint("http://assignment/events/order-registered", in_cluster)
+    assert "must use https" in await _refusal("http://93.184.216.34/hook", in_cluster)
+
+
 @pytest.mark.parametrize(
     "url", ["http://127.0.0.1:8080/hook", "http://[::1]:8080/hook", "http://localhost:8080/hook"]
 )
