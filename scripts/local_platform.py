@@ -11,12 +11,15 @@ benchmarks. Each process gets the environment a deployment would give it (see
         platform.kill("sla")  # a crash
         platform.start("sla")
         platform.wait_ready(["sla"])
+        platform.wait_subscribed()  # each service's own subscriptions are active
 
 `migrate` runs Alembic, which drives its own event loop: call it outside a running loop.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import os
 import signal
@@ -33,7 +36,8 @@ import httpx
 from alembic import command
 from alembic.config import Config
 
-from shared.settings import ServiceSettings
+from shared.events.consumer import EVENTS_PATH, Consumption
+from shared.settings import DEV_TOKEN_DEFAULT, ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("intake", "assignment", "reporting", "sla")
@@ -71,6 +75,15 @@ def free_ports(names: Iterable[str] = PROCESSES, host: str = "127.0.0.1") -> dic
             sock.bind((host, 0))
             ports[name] = int(sock.getsockname()[1])
         return ports
+
+
+def consumptions_of(service: str) -> tuple[Consumption, ...]:
+    """The subscriptions `service` keeps at the others: the CONSUMPTIONS of its
+    `consumers` module (services/<service>/consumers.py), none without one."""
+    if importlib.util.find_spec(f"services.{service}.consumers") is None:
+        return ()
+    module = importlib.import_module(f"services.{service}.consumers")
+    return tuple(getattr(module, "CONSUMPTIONS", ()))
 
 
 def origin(host: str, port: int) -> str:
@@ -266,6 +279,58 @@ class LocalPlatform:
                 if time.monotonic() >= deadline:
                     raise PlatformError(self._describe(f"not ready after {timeout:g} s", waiting))
                 time.sleep(0.2)
+
+    def wait_subscribed(self, names: Iterable[str] | None = None, timeout: float = 60.0) -> None:
+        """Poll the publishers until each subscription the running services keep there
+        (`consumptions_of`) is active -- events committed from then on reach them; raise
+        PlatformError if a process exits first or time runs out."""
+        consumers = [
+            name
+            for name in (self._processes if names is None else names)
+            if name in SERVICES and self._events_enabled(name)
+        ]
+        waiting = [(name, c) for name in consumers for c in consumptions_of(name)]
+        deadline = time.monotonic() + timeout
+        with httpx.Client(trust_env=False, timeout=2.0) as client:
+            while True:
+                for name, consumption in list(waiting):
+                    for process in (name, consumption.publisher):
+                        if process in self._processes:
+                            self._raise_if_exited(process)
+                    if self._subscribed(client, name, consumption):
+                        waiting.remove((name, consumption))
+                if not waiting:
+                    return
+                if time.monotonic() >= deadline:
+                    pending = ", ".join(f"{n} to {c.publisher}'s {c.name}" for n, c in waiting)
+                    problem = f"subscriptions not active after {timeout:g} s: {pending}"
+                    raise PlatformError(self._describe(problem, {n for n, _ in waiting}))
+                time.sleep(0.2)
+
+    def _events_enabled(self, name: str) -> bool:
+        """Whether process `name` runs its events (EVENTS_ENABLED; off, it subscribes to none)."""
+        value = self.environment(name).get("EVENTS_ENABLED", "true").strip().lower()
+        return value not in ("false", "0", "no", "off")
+
+    def _subscribed(self, client: httpx.Client, name: str, consumption: Consumption) -> bool:
+        """Whether `name`'s subscription for `consumption` is active at its publisher."""
+        internal_url = self.environment(name)["INTERNAL_URL"].rstrip("/")
+        publisher = consumption.publisher
+        token = self.environment(publisher).get("DEV_AUTH_TOKEN", DEV_TOKEN_DEFAULT)
+        try:
+            response = client.get(
+                f"{self.fhir_base(publisher)}/Subscription",
+                params={
+                    "criteria": consumption.topic,
+                    "url": f"{internal_url}{EVENTS_PATH}/{consumption.name}",
+                    "status": "active",
+                    "_summary": "count",
+                },
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200 and bool(response.json().get("total"))
 
     def _ready(self, client: httpx.Client, name: str) -> bool:
         try:

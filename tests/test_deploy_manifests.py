@@ -65,6 +65,15 @@ SERVICE_ENV = (
     "OTEL_TRACES_EXPORTER",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_SERVICE_NAME",
+    # Events between services (tests/test_deploy_events.py checks their values).
+    "INTERNAL_URL",
+    "INTAKE_URL",
+    "ASSIGNMENT_URL",
+    "REPORTING_URL",
+    "SLA_URL",
+    "SERVICE_TOKEN",
+    "EVENTS_SIGNING_SECRET",
+    "SUBSCRIPTION_ALLOWED_HOSTS",
 )
 # Settings the gateway reads besides its <SERVICE>_URLs (see services/gateway/settings.py).
 GATEWAY_ENV = (
@@ -83,7 +92,7 @@ PUBLIC_ORIGINS = {
 }
 COMPOSE_PUBLIC_ORIGIN = "http://localhost:8080"
 # Secrets the prod overlay expects to exist in the cluster (managed outside git).
-PROD_EXTERNAL_SECRETS = {f"{s}-db" for s in SERVICES} | {"fhir-tls"}
+PROD_EXTERNAL_SECRETS = {f"{s}-db" for s in SERVICES} | {"fhir-tls", "teleradiology-internal"}
 
 IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 

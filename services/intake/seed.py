@@ -1,8 +1,12 @@
 """A small, realistic demo for the local run: facilities in several states, their DICOMweb
 endpoints, patients, and imaging orders -- some with their studies already acquired.
 
-Seeding is one transaction Bundle of conditional and re-send-safe creates, so running it
-again changes nothing. Run it with `python -m services.intake.seed` (DATABASE_URL applies).
+Two transaction Bundles of conditional and re-send-safe creates, so running them again
+changes nothing: the facilities first (`seed_facilities`; other services' demo data name
+them, e.g. assignment's roster grants privileges there), then the patients, orders and
+studies (`seed_orders`), which name the facilities by NPI. `make run` loads the orders only
+once the services consuming order events have subscribed, so that each order's events
+reach them. Run both with `python -m services.intake.seed` (DATABASE_URL applies).
 """
 
 from __future__ import annotations
@@ -59,6 +63,15 @@ PATIENTS = [
 PRIORITIES = ["stat", "routine", "urgent", "routine", "asap", "routine", "stat", "routine"]
 
 
+def facility_reference(npi: str) -> str:
+    """A conditional reference to the demo facility with this NPI (resolved in a transaction)."""
+    return f"Organization?identifier={NPI_SYSTEM}|{npi}"
+
+
+def _endpoint_identifier(key: str) -> tuple[str, str]:
+    return f"urn:demo:{key}:endpoint", "dicomweb"
+
+
 def _facility_entries(key: str, name: str, city: str, state: str, npi: str) -> list[dict[str, Any]]:
     organization = {
         "resourceType": "Organization",
@@ -78,9 +91,10 @@ def _facility_entries(key: str, name: str, city: str, state: str, npi: str) -> l
         "name": name,
         "address": [{"city": city, "state": state, "country": "US"}],
     }
+    system, value = _endpoint_identifier(key)
     endpoint = {
         "resourceType": "Endpoint",
-        "identifier": [{"system": f"urn:demo:{key}:endpoint", "value": "dicomweb"}],
+        "identifier": [{"system": system, "value": value}],
         "status": "active",
         "connectionType": {
             "system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type",
@@ -93,11 +107,7 @@ def _facility_entries(key: str, name: str, city: str, state: str, npi: str) -> l
     }
     return [
         _post(f"urn:uuid:org-{key}", organization, f"identifier={NPI_SYSTEM}|{npi}"),
-        _post(
-            f"urn:uuid:endpoint-{key}",
-            endpoint,
-            f"identifier=urn:demo:{key}:endpoint|dicomweb",
-        ),
+        _post(f"urn:uuid:endpoint-{key}", endpoint, f"identifier={system}|{value}"),
     ]
 
 
@@ -118,68 +128,81 @@ def _typed_identifier(code: str, system: str, value: str) -> dict[str, Any]:
     }
 
 
-def demo_bundle(now: datetime | None = None) -> dict[str, Any]:
-    """The demo as one transaction Bundle."""
-    now = now or datetime.now(UTC)
-    entries: list[dict[str, Any]] = []
-    for facility in FACILITIES:
-        entries += _facility_entries(*facility)
-    for index, (family, given, gender, birth_date) in enumerate(PATIENTS):
-        key, _, _, state, _ = FACILITIES[index % len(FACILITIES)]
-        patient = {
-            "resourceType": "Patient",
-            "identifier": [_typed_identifier("MR", f"urn:demo:{key}:mrn", f"MRN{1000 + index}")],
-            "name": [{"family": family, "given": [given]}],
-            "gender": gender,
-            "birthDate": birth_date,
-            "address": [{"state": state, "country": "US"}],
-            "managingOrganization": {"reference": f"urn:uuid:org-{key}"},
-        }
-        entries.append(_post(f"urn:uuid:patient-{index}", patient))
-    for index in range(16):
-        patient_index = index % len(PATIENTS)
-        key = FACILITIES[patient_index % len(FACILITIES)][0]
-        cpt, display, modality = EXAMS[index % len(EXAMS)]
-        authored = now - timedelta(minutes=17 * (16 - index))
-        accession = f"ACC{240000 + index}"
-        order = {
-            "resourceType": "ServiceRequest",
-            "identifier": [_typed_identifier("ACSN", f"urn:demo:{key}:accession", accession)],
-            "status": "active",
-            "intent": "order",
-            "priority": PRIORITIES[index % len(PRIORITIES)],
-            "category": [
-                {
-                    "coding": [
-                        {
-                            "system": "http://snomed.info/sct",
-                            "code": "363679005",
-                            "display": "Imaging",
-                        }
-                    ]
-                }
-            ],
-            "code": {"coding": [{"system": CPT_SYSTEM, "code": cpt, "display": display}]},
-            "subject": {"reference": f"urn:uuid:patient-{patient_index}"},
-            "requester": {"reference": f"urn:uuid:org-{key}"},
-            "authoredOn": authored.isoformat(timespec="seconds"),
-        }
-        entries.append(_post(f"urn:uuid:order-{index}", order))
-        if index % 3 != 2:  # two orders in three already have their images
-            entries.append(_post(f"urn:uuid:study-{index}", _study(index, key, modality, authored)))
+def _transaction(entries: list[dict[str, Any]]) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
-def _study(index: int, key: str, modality: str, authored: datetime) -> dict[str, Any]:
+def facilities_bundle() -> dict[str, Any]:
+    """The demo facilities and their DICOMweb endpoints, as one transaction Bundle."""
+    return _transaction([e for facility in FACILITIES for e in _facility_entries(*facility)])
+
+
+def orders_bundle(now: datetime | None = None) -> dict[str, Any]:
+    """The demo patients, orders and studies, as one transaction Bundle naming the
+    facilities (stored by `facilities_bundle`) by conditional reference."""
+    now = now or datetime.now(UTC)
+    entries = [_post(f"urn:uuid:patient-{i}", _patient(i)) for i in range(len(PATIENTS))]
+    for index in range(16):
+        # The patient's facility orders (so the patient lives in the facility's state).
+        key, _, _, _, npi = FACILITIES[(index % len(PATIENTS)) % len(FACILITIES)]
+        authored = now - timedelta(minutes=17 * (16 - index))
+        entries.append(_post(f"urn:uuid:order-{index}", _order(index, key, npi, authored)))
+        if index % 3 != 2:  # two orders in three already have their images
+            entries.append(_post(f"urn:uuid:study-{index}", _study(index, key, authored)))
+    return _transaction(entries)
+
+
+def _patient(index: int) -> dict[str, Any]:
+    family, given, gender, birth_date = PATIENTS[index]
+    key, _, _, state, npi = FACILITIES[index % len(FACILITIES)]
+    return {
+        "resourceType": "Patient",
+        "identifier": [_typed_identifier("MR", f"urn:demo:{key}:mrn", f"MRN{1000 + index}")],
+        "name": [{"family": family, "given": [given]}],
+        "gender": gender,
+        "birthDate": birth_date,
+        "address": [{"state": state, "country": "US"}],
+        "managingOrganization": {"reference": facility_reference(npi)},
+    }
+
+
+def _order(index: int, key: str, npi: str, authored: datetime) -> dict[str, Any]:
+    cpt, display, _ = EXAMS[index % len(EXAMS)]
+    return {
+        "resourceType": "ServiceRequest",
+        "identifier": [
+            _typed_identifier("ACSN", f"urn:demo:{key}:accession", f"ACC{240000 + index}")
+        ],
+        "status": "active",
+        "intent": "order",
+        "priority": PRIORITIES[index % len(PRIORITIES)],
+        "category": [
+            {
+                "coding": [
+                    {"system": "http://snomed.info/sct", "code": "363679005", "display": "Imaging"}
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": CPT_SYSTEM, "code": cpt, "display": display}]},
+        "subject": {"reference": f"urn:uuid:patient-{index % len(PATIENTS)}"},
+        "requester": {"reference": facility_reference(npi)},
+        "authoredOn": authored.isoformat(timespec="seconds"),
+    }
+
+
+def _study(index: int, key: str, authored: datetime) -> dict[str, Any]:
+    patient_index = index % len(PATIENTS)
+    modality = EXAMS[index % len(EXAMS)][2]
+    system, value = _endpoint_identifier(key)
     return {
         "resourceType": "ImagingStudy",
         "identifier": [{"system": DICOM_UID_SYSTEM, "value": f"urn:oid:2.25.{900000 + index}"}],
         "status": "available",
         "modality": [{"system": DICOM_MODALITY, "code": modality}],
-        "subject": {"reference": f"urn:uuid:patient-{index % len(PATIENTS)}"},
+        "subject": {"reference": f"urn:uuid:patient-{patient_index}"},
         "basedOn": [{"reference": f"urn:uuid:order-{index}"}],
         "started": (authored + timedelta(minutes=6)).isoformat(timespec="seconds"),
-        "endpoint": [{"reference": f"urn:uuid:endpoint-{key}"}],
+        "endpoint": [{"reference": f"Endpoint?identifier={system}|{value}"}],
         "numberOfSeries": 2,
         "numberOfInstances": 180 if modality in ("CT", "MR") else 2,
         "series": [
@@ -194,25 +217,60 @@ def _study(index: int, key: str, modality: str, authored: datetime) -> dict[str,
     }
 
 
-async def seed(settings: ServiceSettings) -> int:
-    """Load the demo; returns how many resources were newly created."""
+def _fhir(session: Any, settings: ServiceSettings) -> FhirService:
+    return FhirService(
+        session=session,
+        registry=REGISTRY,
+        principal=SEED_PRINCIPAL,
+        limits=SearchLimits(settings.search_default_count, settings.search_max_count),
+        base_url="",
+    )
+
+
+def _created(response: dict[str, Any]) -> int:
+    return sum(1 for e in response["entry"] if e["response"]["status"].startswith("201"))
+
+
+async def seed_facilities(settings: ServiceSettings) -> dict[str, str]:
+    """Load the demo facilities (and endpoints); returns each one's reference by NPI,
+    e.g. {"1003000126": "Organization/<id>"}."""
     database = Database(settings.resolved_database_url)
     try:
         async with database.transaction() as session:
-            fhir = FhirService(
-                session=session,
-                registry=REGISTRY,
-                principal=SEED_PRINCIPAL,
-                limits=SearchLimits(settings.search_default_count, settings.search_max_count),
-                base_url="",
-            )
-            _, entries = parse_bundle(demo_bundle(), "")
-            response = await run_transaction(fhir, entries, include_resources=False)
+            fhir = _fhir(session, settings)
+            _, entries = parse_bundle(facilities_bundle(), "")
+            await run_transaction(fhir, entries, include_resources=False)
+            references = {}
+            for *_, npi in FACILITIES:
+                (stored,) = await fhir.match_ids("Organization", f"identifier={NPI_SYSTEM}|{npi}")
+                references[npi] = f"Organization/{stored.id}"
     finally:
         await database.dispose()
-    return sum(1 for e in response["entry"] if e["response"]["status"].startswith("201"))
+    return references
+
+
+async def seed_orders(settings: ServiceSettings, now: datetime | None = None) -> int:
+    """Load the demo patients, orders and studies (the facilities must be loaded); returns
+    how many resources were newly created."""
+    database = Database(settings.resolved_database_url)
+    try:
+        async with database.transaction() as session:
+            _, entries = parse_bundle(orders_bundle(now), "")
+            response = await run_transaction(
+                _fhir(session, settings), entries, include_resources=False
+            )
+    finally:
+        await database.dispose()
+    return _created(response)
+
+
+async def seed(settings: ServiceSettings) -> int:
+    """Load the whole demo; returns how many orders, patients and studies were newly
+    created."""
+    await seed_facilities(settings)
+    return await seed_orders(settings)
 
 
 if __name__ == "__main__":
     created = asyncio.run(seed(ServiceSettings(service_name="intake")))
-    print(f"demo data: {created} resources created")
+    print(f"demo data: {created} orders, patients and studies created")

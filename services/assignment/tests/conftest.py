@@ -1,0 +1,31 @@
+"""Fixtures of the assignment service's tests: the app on this test's database (SQLite or
+PostgreSQL, see tests/fixtures.py) and a FHIR client of it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from shared.settings import ServiceSettings
+from tests.fixtures import client_for, start_app
+
+
+@pytest.fixture
+async def assignment_app(
+    make_settings: Callable[..., ServiceSettings],
+) -> AsyncIterator[FastAPI]:
+    app, manager = await start_app("assignment", make_settings("assignment"))
+    try:
+        yield app
+    finally:
+        await manager.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def assignment(assignment_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An authenticated FHIR client of the assignment service."""
+    async with client_for(assignment_app) as http:
+        yield http

@@ -1,0 +1,211 @@
+"""Offline checks that the deployments wire the services' events to each other.
+
+The services subscribe to each other like any subscriber (shared/events/bootstrap.py):
+each keeps Subscriptions at its publishers whose endpoint is its own
+``<INTERNAL_URL>/events/<name>``, calls the others at their ``<SERVICE>_URL`` with
+``SERVICE_TOKEN``, and checks each notification's signature with ``EVENTS_SIGNING_SECRET``.
+For both kustomize overlays and ``docker-compose.yml``:
+
+* each service's INTERNAL_URL is its own Service (name and port), and it reaches the
+  others where the gateway does;
+* every publisher's endpoint policy admits every consumer's endpoint (http allowed, the
+  host among SUBSCRIPTION_ALLOWED_HOSTS -- its address is then the cluster DNS's);
+* what each service and each migration reads at start-up is accepted (the settings refuse
+  the development secrets outside development), with the Secrets the dev overlay ships and
+  those the prod overlay expects to be provided;
+* the development token is the only one the services accept yet, so in dev SERVICE_TOKEN
+  is the DEV_AUTH_TOKEN.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from scripts.local_platform import consumptions_of
+from shared.events.bootstrap import endpoint_of
+from shared.settings import ServiceSettings
+from tests.test_deploy_manifests import (
+    GATEWAY,
+    OVERLAYS,
+    SERVICES,
+    Doc,
+    _deployments,
+    _listen_port,
+    _load_compose,
+    _of_kind,
+    _plain_env,
+    _pod_spec,
+    _render,
+    _service_ports,
+)
+
+# What the prod overlay's externally managed Secrets hold, for the settings check.
+PROVIDED = {
+    "DATABASE_URL": "postgresql+asyncpg://teleradiology:secret@db.example.com:5432/app",
+    "SERVICE_TOKEN": "a-service-token-from-the-secret-manager-0123456789",
+    "EVENTS_SIGNING_SECRET": "an-events-signing-secret-from-the-secret-manager",
+}
+
+
+@pytest.fixture(params=OVERLAYS)
+def overlay(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _secret_values(docs: tuple[Doc, ...], container: Doc) -> dict[str, str]:
+    """The container's variables from Secrets: the overlay's own, else what would be
+    provided (prod); an optional reference to a missing Secret sets nothing."""
+    secrets = {s["metadata"]["name"]: s for s in _of_kind(docs, "Secret")}
+    values = {}
+    for entry in container.get("env", []):
+        ref = entry.get("valueFrom", {}).get("secretKeyRef")
+        if ref is None:
+            continue
+        secret = secrets.get(ref["name"])
+        if secret is not None:
+            values[entry["name"]] = base64.b64decode(secret["data"][ref["key"]]).decode()
+        elif not ref.get("optional"):
+            values[entry["name"]] = PROVIDED[ref["key"]]
+    return values
+
+
+def _k8s_env(docs: tuple[Doc, ...], workload: Doc) -> dict[str, str]:
+    container = _pod_spec(workload)["containers"][0]
+    return _plain_env(docs, container) | _secret_values(docs, container)
+
+
+def _settings(
+    service: str, env: Mapping[str, str], monkeypatch: pytest.MonkeyPatch
+) -> ServiceSettings:
+    """ServiceSettings as `service` reads them from exactly `env` at start-up."""
+    for field in ServiceSettings.model_fields:
+        monkeypatch.delenv(field.upper(), raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return ServiceSettings(service_name=service)
+
+
+def _refused_endpoints(settings: dict[str, ServiceSettings]) -> list[str]:
+    """Each consumer's endpoint its publisher's endpoint policy would refuse, and why."""
+    problems = []
+    for consumer in SERVICES:
+        for consumption in consumptions_of(consumer):
+            endpoint = httpx.URL(endpoint_of(consumption, settings[consumer]))
+            publisher = settings[consumption.publisher]
+            where = f"{consumer}'s {consumption.name} at {consumption.publisher}"
+            if endpoint.host not in publisher.subscription_allowed_hosts:
+                problems.append(f"{where}: host {endpoint.host} not allowed")
+            elif endpoint.scheme != "https" and publisher.subscription_allow_http:
+                problems.append(f"{where}: http allowed for every host, not just these")
+    return problems
+
+
+# --------------------------------------------------------------------------- kubernetes
+
+
+def test_each_service_names_its_own_service_as_internal_url(overlay: str) -> None:
+    docs = _render(overlay)
+    deployments = _deployments(docs)
+    ports = _service_ports(docs)
+    for svc in SERVICES:
+        env = _plain_env(docs, _pod_spec(deployments[svc])["containers"][0])
+        url = urlsplit(env["INTERNAL_URL"])
+        assert (url.scheme, url.hostname, url.path) == ("http", svc, ""), env["INTERNAL_URL"]
+        assert (url.port or 80) in ports[svc].values(), f"{svc}: {env['INTERNAL_URL']}"
+
+
+def test_services_reach_each_other_where_the_gateway_does(
+    overlay: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = _render(overlay)
+    deployments = _deployments(docs)
+    gateway = _plain_env(docs, _pod_spec(deployments[GATEWAY])["containers"][0])
+    for svc in SERVICES:
+        settings = _settings(svc, _k8s_env(docs, deployments[svc]), monkeypatch)
+        assert settings.service_urls == {
+            name: gateway[f"{name.upper()}_URL"] for name in SERVICES
+        }, svc
+
+
+def test_every_publisher_accepts_every_consumers_endpoint(
+    overlay: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = _render(overlay)
+    deployments = _deployments(docs)
+    settings = {s: _settings(s, _k8s_env(docs, deployments[s]), monkeypatch) for s in SERVICES}
+    assert any(consumptions_of(s) for s in SERVICES)
+    problems = _refused_endpoints(settings)
+    assert not problems, f"{overlay}:\n" + "\n".join(problems)
+
+
+def test_services_start_with_the_overlays_settings_and_migrations_get_no_secrets(
+    overlay: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = _render(overlay)
+    jobs = {j["metadata"]["name"]: j for j in _of_kind(docs, "Job")}
+    for svc in SERVICES:
+        settings = _settings(svc, _k8s_env(docs, _deployments(docs)[svc]), monkeypatch)
+        assert settings.environment == ("development" if overlay == "dev" else "production")
+        migration = _k8s_env(docs, jobs[f"{svc}-migrate"])
+        assert "DATABASE_URL" in migration
+        assert not {"SERVICE_TOKEN", "EVENTS_SIGNING_SECRET"} & set(migration), svc
+
+
+def test_dev_services_present_the_token_they_accept(monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = _render("dev")
+    for svc in SERVICES:
+        settings = _settings(svc, _k8s_env(docs, _deployments(docs)[svc]), monkeypatch)
+        assert settings.service_token == settings.dev_auth_token, svc
+
+
+# --------------------------------------------------------------------------- compose
+
+
+def _compose_env(values: Mapping[str, object], shell: Mapping[str, str]) -> dict[str, str]:
+    """`values` as compose would pass them with the variables `shell` sets: each
+    ${VAR:-default} is the shell's VAR, else its default."""
+
+    def substitute(match: re.Match[str]) -> str:
+        return shell.get(match.group(1), match.group(2))
+
+    return {k: re.sub(r"\$\{(\w+):-([^}]*)\}", substitute, str(v)) for k, v in values.items()}
+
+
+def test_compose_wires_the_services_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    services: dict[str, Doc] = _load_compose()["services"]
+    settings = {
+        svc: _settings(svc, _compose_env(services[svc]["environment"], {}), monkeypatch)
+        for svc in SERVICES
+    }
+    for svc in SERVICES:
+        assert settings[svc].internal_url == f"http://{svc}:{_listen_port(services[svc])}"
+        assert settings[svc].service_urls == {
+            name: f"http://{name}:{_listen_port(services[name])}" for name in SERVICES
+        }
+    problems = _refused_endpoints(settings)
+    assert not problems, "compose:\n" + "\n".join(problems)
+
+
+def test_compose_outside_development_needs_the_services_secrets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    services: dict[str, Doc] = _load_compose()["services"]
+    production = {"ENVIRONMENT": "production"}
+    provided = production | {
+        "SERVICE_TOKEN": PROVIDED["SERVICE_TOKEN"],
+        "EVENTS_SIGNING_SECRET": PROVIDED["EVENTS_SIGNING_SECRET"],
+    }
+    for svc in SERVICES:
+        env = services[svc]["environment"]
+        with pytest.raises(ValueError, match="must be set outside development"):
+            _settings(svc, _compose_env(env, production), monkeypatch)
+        accepted = _settings(svc, _compose_env(env, provided), monkeypatch)
+        assert accepted.environment == "production", svc
+        migration = services[f"migrate-{svc}"]["environment"]
+        assert not {"SERVICE_TOKEN", "EVENTS_SIGNING_SECRET"} & set(migration), svc
