@@ -8,6 +8,7 @@ active and its `period` covers the day. See ../shared/docs/domain.md ("Hard cons
 
 from __future__ import annotations
 
+import calendar
 from datetime import date
 from typing import Any
 
@@ -18,12 +19,26 @@ USPS_SYSTEM = "https://www.usps.com/"
 
 
 def _covers(period: dict[str, Any] | None, day: date) -> bool:
-    """Whether a FHIR Period covers `day` (open ends are unbounded; dates compare by day)."""
+    """Whether a FHIR Period covers `day` (open ends are unbounded; dates compare by day,
+    and a partial date such as "2027" or "2027-06" stands for all of that year or month)."""
     start = (period or {}).get("start")
     end = (period or {}).get("end")
-    if start and date.fromisoformat(start[:10]) > day:
+    if start and _day(start, last=False) > day:
         return False
-    return not (end and date.fromisoformat(end[:10]) < day)
+    return not (end and _day(end, last=True) < day)
+
+
+def _day(text: str, *, last: bool) -> date:
+    """The first (or `last`) day a FHIR date or dateTime `text` can mean."""
+    parts = [int(p) for p in text[:10].split("-")]
+    year, month, day_of_month = [*parts, 0, 0][:3]
+    if not month:
+        return date(year, 12, 31) if last else date(year, 1, 1)
+    if not day_of_month:
+        return (
+            date(year, month, calendar.monthrange(year, month)[1]) if last else date(year, month, 1)
+        )
+    return date(year, month, day_of_month)
 
 
 def _plan_net(qualification: dict[str, Any]) -> dict[str, Any]:

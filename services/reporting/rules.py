@@ -15,6 +15,7 @@ from typing import Any
 from shared.fhir.outcomes import business_rule, forbidden, unavailable
 from shared.fhir.references import referenced_id
 from shared.fhir.registry import ResourceRules, WriteContext
+from shared.fhir.search.reference import parse
 from shared.peers import Peers
 
 # Reads that can no longer take a report (a completed read still takes amendments).
@@ -56,9 +57,9 @@ class DiagnosticReportRules(ResourceRules):
 
 
 def _relative(reference: str) -> str:
-    """`Type/id` of a relative or absolute reference."""
-    parts = reference.rstrip("/").split("/")
-    return "/".join(parts[-2:]) if len(parts) >= 2 else reference
+    """`Type/id` of a relative, absolute or versioned reference."""
+    parsed = parse(reference)
+    return f"{parsed[0]}/{parsed[1]}" if parsed and parsed[0] else reference
 
 
 async def _task_owner(peers: Peers, order_id: str) -> str:

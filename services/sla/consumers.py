@@ -18,9 +18,10 @@ async def record_milestones(event: ReceivedEvent, context: ConsumerContext) -> N
     """Record the milestones the event's resource marks (and a breach, on a late final)."""
     if event.resource is None:
         return
-    for mark in await record(context.session, event.resource):
-        if mark.milestone == "final":
-            await record_breach(context, mark.order_id)
+    # Any event may complete what a breach needs (the final report and the deadline come
+    # from two publishers, in either order): check each order the event touched.
+    for order_id in {mark.order_id for mark in await record(context.session, event.resource)}:
+        await record_breach(context, order_id)
 
 
 def _consume(publisher: str, topic: str) -> Consumption:

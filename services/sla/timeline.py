@@ -86,21 +86,28 @@ def _insert(session: AsyncSession) -> Any:
 
 
 async def record(session: AsyncSession, resource: dict[str, Any]) -> list[Mark]:
-    """Record the milestones `resource` marks (first report wins); the marks."""
+    """Record the milestones `resource` marks (the earliest report wins); the marks."""
     found = marks(resource)
     insert = _insert(session)
     moment = now_utc()
     for mark in found:
+        statement = insert(order_milestone).values(
+            order_id=mark.order_id,
+            milestone=mark.milestone,
+            occurred_at=mark.at,
+            source=mark.source,
+            recorded_at=moment,
+        )
+        # The earliest report of a milestone wins, whatever order the events came in.
         await session.execute(
-            insert(order_milestone)
-            .values(
-                order_id=mark.order_id,
-                milestone=mark.milestone,
-                occurred_at=mark.at,
-                source=mark.source,
-                recorded_at=moment,
+            statement.on_conflict_do_update(
+                index_elements=[order_milestone.c.order_id, order_milestone.c.milestone],
+                set_={
+                    "occurred_at": statement.excluded.occurred_at,
+                    "source": statement.excluded.source,
+                },
+                where=statement.excluded.occurred_at < order_milestone.c.occurred_at,
             )
-            .on_conflict_do_nothing()
         )
     await _record_clock(session, resource, moment)
     return found

@@ -41,6 +41,13 @@ class Notification:
 
 def read_notification(bundle: Any) -> Notification:
     """The notification a Bundle carries; MalformedNotification when it carries none."""
+    try:
+        return _read(bundle)
+    except (AttributeError, TypeError, KeyError) as error:  # an element of the wrong JSON type
+        raise MalformedNotification("an element of the notification has the wrong type") from error
+
+
+def _read(bundle: Any) -> Notification:
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise MalformedNotification("not a notification Bundle")
     entries = bundle.get("entry")

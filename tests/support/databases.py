@@ -9,10 +9,11 @@ from pathlib import Path
 import asyncpg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.sla.tables import sla_metadata
 from shared.fhir.storage.tables import metadata
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,7 +62,10 @@ def sqlite_copy(template: Path, directory: Path) -> str:
 
 
 async def truncate_all(engine: AsyncEngine) -> None:
-    """Empty every table of the FHIR store (PostgreSQL), restarting sequences."""
-    names = ", ".join(t.name for t in metadata.sorted_tables)
+    """Empty every table of the FHIR store and of the services' own (PostgreSQL), restarting
+    sequences."""
+    declared = [t.name for t in (*metadata.sorted_tables, *sla_metadata.sorted_tables)]
     async with engine.begin() as connection:
+        present = set(await connection.run_sync(lambda c: inspect(c).get_table_names()))
+        names = ", ".join(name for name in declared if name in present)
         await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
