@@ -8,6 +8,7 @@ become `PeerUnavailable`: a consumer answers 503 and the notification is retried
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -56,6 +57,29 @@ class Peers:
             for entry in bundle.get("entry") or []
             if (entry.get("search") or {}).get("mode", "match") == "match" and "resource" in entry
         ]
+
+    async def search_all(
+        self, service: str, resource_type: str, params: dict[str, str]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every matching resource at `service`, page after page."""
+        url: str | None = f"{self.base(service)}/{resource_type}"
+        query: Any = params
+        while url is not None:
+            bundle = self._json(await self._send("GET", url, params=query), resource_type)
+            for entry in bundle.get("entry") or []:
+                if (entry.get("search") or {}).get("mode", "match") == "match":
+                    yield entry["resource"]
+            following = next(
+                (
+                    link["url"]
+                    for link in bundle.get("link") or []
+                    if link.get("relation") == "next"
+                ),
+                None,
+            )
+            # Paging links name the public base; ask this service directly, same query.
+            url = f"{self.base(service)}/{resource_type}" if following else None
+            query = httpx.URL(following).params if following else None
 
     async def put(
         self, service: str, path: str, resource: dict[str, Any], *, params: dict[str, str]

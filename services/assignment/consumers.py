@@ -4,6 +4,7 @@ it) and revoked orders (cancel it). Each handler is harmless when an event comes
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from services.assignment.matching import choose_reader
@@ -16,6 +17,7 @@ from shared.fhir.references import referenced_id
 from shared.fhir.service import now_utc
 from shared.fhir.storage.records import StoredResource
 from shared.orders import ordering_facility
+from shared.peers import Peers
 
 log = logging.getLogger("teleradiology.assignment")
 
@@ -97,6 +99,12 @@ async def _read_task(context: ConsumerContext, order_id: str) -> StoredResource 
     return matches[0] if matches else None
 
 
+def active_orders(peers: Peers) -> AsyncIterator[dict[str, Any]]:
+    """Orders still to be read (the backlog of order-registered: orders accepted before
+    assignment subscribed, e.g. at its first start, still get their Task)."""
+    return peers.search_all("intake", "ServiceRequest", {"status": "active", "_count": "200"})
+
+
 CONSUMPTIONS = (
     Consumption(
         name="order-registered",
@@ -104,6 +112,7 @@ CONSUMPTIONS = (
         topic=f"{TOPIC_BASE}/order-registered",
         handler=assign_order,
         description="assignment: a read Task for each new order",
+        backlog=active_orders,
     ),
     Consumption(
         name="order-revoked",

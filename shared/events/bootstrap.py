@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shared.events.consumer import EVENTS_PATH, Consumption
@@ -87,9 +88,11 @@ async def keep_subscribed(
     settings: ServiceSettings,
     peers: Peers,
     *,
+    on_subscribed: Callable[[Consumption], Awaitable[object]] | None = None,
     rng: random.Random | None = None,
 ) -> None:
-    """Subscribe every consumption, retrying each until its publisher accepts it."""
+    """Subscribe every consumption, retrying each until its publisher accepts it; then
+    `on_subscribed` (e.g. its backlog), retried the same way until it succeeds."""
     rng = rng or random.Random()
     waiting = list(consumptions)
     attempt = 0
@@ -98,6 +101,8 @@ async def keep_subscribed(
         for consumption in list(waiting):
             try:
                 subscription = await subscribe(consumption, settings, peers)
+                if on_subscribed is not None:
+                    await on_subscribed(consumption)
             except PeerUnavailable as error:
                 log.warning(
                     "subscription not yet in place",

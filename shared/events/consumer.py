@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,10 @@ class ConsumerContext:
 
 
 Handler = Callable[[ReceivedEvent, ConsumerContext], Awaitable[None]]
+# Resources the topic may have fired for before the subscription existed (or while it was
+# off): handled once the subscription is in place, so that nothing committed earlier is
+# left out. Handlers are idempotent, so overlap with delivered events is harmless.
+Backlog = Callable[[Peers], AsyncIterator[dict[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,7 @@ class Consumption:
     handler: Handler
     filters: tuple[str, ...] = ()
     description: str = ""
+    backlog: Backlog | None = None
 
 
 def service_principal(settings: ServiceSettings) -> Principal:
@@ -134,6 +139,37 @@ async def _consume(request: Request, consumption: Consumption, event: ReceivedEv
     finally:
         if token is not None:
             otel_context.detach(token)
+
+
+async def catch_up(state: Any, consumption: Consumption) -> int:
+    """Handle the consumption's backlog, each resource in its own transaction; how many."""
+    if consumption.backlog is None:
+        return 0
+    handled = 0
+    with _TRACER.start_as_current_span(f"catch up {consumption.name}"):
+        async for resource in consumption.backlog(state.peers):
+            event = ReceivedEvent(
+                subscription="backlog",
+                topic=consumption.topic,
+                number=0,
+                focus=None,
+                resource=resource,
+                traceparent=None,
+            )
+            try:
+                async with state.database.transaction() as session:
+                    await consumption.handler(event, _context(state, session))
+            except PeerUnavailable:
+                raise  # the whole backlog is tried again later
+            except Exception as error:  # one bad resource must not hold up the others
+                log.error(
+                    "backlog resource failed",
+                    extra={"consumer": consumption.name, "error_type": type(error).__name__},
+                )
+                continue
+            handled += 1
+    log.info("backlog handled", extra={"consumer": consumption.name, "resources": handled})
+    return handled
 
 
 def _context(state: Any, session: AsyncSession) -> ConsumerContext:

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from shared.db import Database
 from shared.events.bootstrap import keep_subscribed
-from shared.events.consumer import Consumption
+from shared.events.consumer import Consumption, catch_up
 from shared.events.delivery import EndpointPolicy, new_delivery_client
 from shared.events.dispatch import SubscriptionDispatcher
 from shared.events.notifier import Notifier
@@ -77,7 +77,14 @@ async def background_events(
         )
         app.state.relay, app.state.notifier = relay, notifier
         tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(notifier.run(stop))]
-        subscribing = asyncio.create_task(keep_subscribed(consumptions, settings, app.state.peers))
+        subscribing = asyncio.create_task(
+            keep_subscribed(
+                consumptions,
+                settings,
+                app.state.peers,
+                on_subscribed=lambda consumption: catch_up(app.state, consumption),
+            )
+        )
         try:
             yield
         finally:

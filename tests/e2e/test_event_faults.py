@@ -201,3 +201,26 @@ def _replay_everything(platform: E2EPlatform, consumer: str, publisher: str, top
     )
     assert answer.status_code == 200, answer.text
     return sum(1 for p in status["parameter"] if p["name"] == "notification-event")
+
+
+def test_orders_accepted_before_assignment_subscribed_still_get_their_task(
+    platform: E2EPlatform, site: str
+) -> None:
+    local = platform.local
+    order_endpoint = f"{local.origin('assignment')}/events/order-registered"
+    local.stop("assignment")
+    with platform.client("intake") as intake:
+        found = created(
+            intake.get(
+                "/Subscription",
+                params={"criteria": f"{TOPIC_BASE}/order-registered", "url": order_endpoint},
+            )
+        )
+        for entry in found["entry"]:  # as if assignment had never subscribed
+            assert intake.delete(f"/Subscription/{entry['resource']['id']}").status_code == 204
+    with platform.client() as client:
+        order_id = place_order(client, site)  # no subscriber: no event for assignment
+        local.start("assignment")
+        local.wait_ready(["assignment", "gateway"], timeout=60)
+        tasks = wait_until(lambda: tasks_of(client, order_id), timeout=60, what="the Task")
+    assert len(tasks) == 1
