@@ -28,7 +28,7 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev
 LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet \
               --custom-compile-command "make lock"
 
-.PHONY: help install run test lint fmt migrate bench k8s lock check-lock clean
+.PHONY: help install run test lint fmt migrate bench bench-events k8s lock check-lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target> [VAR=value]\n\nTargets:\n"} \
@@ -84,6 +84,9 @@ migrate: $(STAMP) ## alembic upgrade head for every service (DATABASE_URL, or <S
 
 bench: $(STAMP) ## Intake FHIR vs bare FastAPI+asyncpg on the local PostgreSQL (recreates bench_intake)
 	"$(PY)" bench/intake_bench.py $(BENCH_ARGS)
+
+bench-events: $(STAMP) ## Notifications to a subscriber under a steady order rate (whole platform, PostgreSQL)
+	"$(PY)" bench/notifications_bench.py $(BENCH_ARGS)
 
 k8s: $(STAMP) ## Render the dev and prod overlays to build/k8s/ and validate them offline
 	@command -v kubectl >/dev/null || { echo "error: kubectl is required" >&2; exit 1; }
