@@ -52,6 +52,11 @@ LEASE_MARGIN_SECONDS = 5
 
 
 @dataclass(frozen=True, slots=True)
+class _Taken:
+    send: _Send | None  # None: due, but nothing to send now
+
+
+@dataclass(frozen=True, slots=True)
 class _Send:
     """One notification to POST: to whom, of which kind, with which events."""
 
@@ -85,29 +90,36 @@ class Notifier:
         self.wake = asyncio.Event()
 
     async def run_once(self, limit: int = 20) -> int:
-        """Serve up to `limit` due subscriptions; returns how many were due."""
+        """Serve up to `limit` due subscriptions, one after the other; how many were due."""
         served = 0
         for _ in range(limit):
-            async with self.database.transaction() as session:
-                state = await self._take_due(session)
-                if state is None:
-                    break
-                send = await self._plan(session, state)
+            taken = await self._take()
+            if taken is None:
+                break
             served += 1
-            if send is not None:
-                result = await self._post(send)
-                async with self.database.transaction() as session:
-                    await self._record(session, send, result)
+            if taken.send is not None:
+                await self._deliver(taken.send)
         return served
 
-    async def run(self, stop: asyncio.Event, *, idle_seconds: float = 0.5) -> None:
+    async def run(
+        self, stop: asyncio.Event, *, idle_seconds: float = 0.5, concurrency: int = 16
+    ) -> None:
+        """Serve due subscriptions until `stop`, up to `concurrency` deliveries at a time: a
+        slow subscriber holds up only its own subscription (each is leased to one delivery,
+        so its events still go in order)."""
+        inflight: set[asyncio.Task[None]] = set()
         while not stop.is_set():
+            started = 0
             try:
-                served = await self.run_once()
+                while len(inflight) < concurrency and (taken := await self._take()) is not None:
+                    started += 1
+                    if taken.send is not None:
+                        task = asyncio.create_task(self._deliver(taken.send))
+                        inflight.add(task)
+                        task.add_done_callback(self._delivered(inflight))
             except Exception as exc:  # keep notifying; the state rows are unchanged
                 log.error("notifier pass failed", extra={"error_type": type(exc).__name__})
-                served = 0
-            if served:
+            if started and len(inflight) < concurrency:
                 continue
             self.wake.clear()
             waiters = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())}
@@ -116,6 +128,30 @@ class Notifier:
             )
             for waiter in pending:
                 waiter.cancel()
+        await asyncio.gather(*inflight, return_exceptions=True)
+
+    def _delivered(self, inflight: set[asyncio.Task[None]]) -> Any:
+        def done(task: asyncio.Task[None]) -> None:
+            inflight.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                error = task.exception()
+                log.error("notification pass failed", extra={"error_type": type(error).__name__})
+            self.wake.set()  # a slot is free, and the subscription may have more to send
+
+        return done
+
+    async def _take(self) -> _Taken | None:
+        """The next due subscription, leased with what to send it; None when none is due."""
+        async with self.database.transaction() as session:
+            state = await self._take_due(session)
+            if state is None:
+                return None
+            return _Taken(await self._plan(session, state))
+
+    async def _deliver(self, send: _Send) -> None:
+        result = await self._post(send)
+        async with self.database.transaction() as session:
+            await self._record(session, send, result)
 
     async def _take_due(self, session: AsyncSession) -> Row[Any] | None:
         s = subscription_state.c

@@ -75,8 +75,9 @@ def test_a_new_order_gets_a_task_for_the_licensed_privileged_radiologist(
 
 def test_the_order_journey_is_one_trace(journey: dict[str, Any], ehr: Subscriber) -> None:
     # EHR request -> intake outbox -> notification -> assignment -> Task -> notification.
-    seen = ehr.wait_for(lambda s: s.events(type="event-notification"), timeout=30)
-    task_notice = next(n for n in seen if n.path == "/tasks")
+    task_notice = ehr.wait_for(
+        lambda seen: [n for n in seen.events() if n.path == "/tasks"], timeout=30
+    )[0]
     assert task_notice.traceparent is not None
     assert task_notice.traceparent.split("-")[1] == TRACE_ID
 
