@@ -2,8 +2,9 @@
 events over rest-hook, in event-number order, with no gap.
 
 Each pass takes due subscriptions one at a time (`SKIP LOCKED`: any number of replicas share
-the work) and leases the one it takes for the length of a delivery (its `next_attempt_at`
-moves past the POST's timeout), so that no database transaction stays open while a
+the work) and leases the one it takes for the length of a delivery (`leased_until`, past
+the POST's timeout: no other delivery to that subscription starts meanwhile, here or in
+another replica, so its events go once and in order), so that no database transaction stays open while a
 subscriber answers -- which a subscriber calling back into this service would otherwise
 wait on (SQLite serialises every transaction). Then it performs the handshake of a requested
 subscription; or sends its undelivered events (up to max-count per notification); or a
@@ -23,7 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Database
@@ -155,9 +156,14 @@ class Notifier:
 
     async def _take_due(self, session: AsyncSession) -> Row[Any] | None:
         s = subscription_state.c
+        now = now_utc()
         query = (
             select(subscription_state)
-            .where(s.status.in_(("requested", "active", "error")), s.next_attempt_at <= now_utc())
+            .where(
+                s.status.in_(("requested", "active", "error")),
+                s.next_attempt_at <= now,
+                or_(s.leased_until.is_(None), s.leased_until <= now),
+            )
             .order_by(s.next_attempt_at)
             .limit(1)
         )
@@ -192,9 +198,10 @@ class Notifier:
             return None
         # The lease: no notifier (here or in another replica) takes this subscription
         # again before the POST has had its whole timeout, so no transaction (and no row
-        # lock) is held open while waiting for the subscriber.
+        # lock) is held open while waiting for the subscriber. The relay numbering a new
+        # event moves next_attempt_at, not the lease.
         lease = timedelta(seconds=subscription.timeout_seconds + LEASE_MARGIN_SECONDS)
-        await self._update(session, state, next_attempt_at=now + lease)
+        await self._update(session, state, leased_until=now + lease)
         return send
 
     async def _record(self, session: AsyncSession, send: _Send, result: DeliveryResult) -> None:
@@ -205,7 +212,10 @@ class Notifier:
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update()
         state = (await session.execute(query)).first()
-        if state is None or state.status != send.state.status:
+        if state is None:
+            return
+        await self._update(session, state, leased_until=None)
+        if state.status != send.state.status:
             return
         repository = FhirRepository(session)
         stored = await repository.current("Subscription", state.subscription_id)

@@ -50,6 +50,9 @@ subscription_state = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("error", String(512), nullable=True),
     Column("last_sent_at", UTCDateTime, nullable=True),
+    # Held by the notifier delivering to this subscription (see shared.events.notifier); the
+    # relay moves `next_attempt_at` when it numbers an event, never the lease.
+    Column("leased_until", UTCDateTime, nullable=True),
     Index(None, "topic", "status"),
     Index(None, "status", "next_attempt_at"),
 )

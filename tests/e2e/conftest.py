@@ -113,6 +113,8 @@ def platform(
     with local:
         local.start_all()
         local.wait_ready(timeout=READY_TIMEOUT_SECONDS)
+        # Orders placed from here on reach every consumer as events (not via the backlog).
+        local.wait_subscribed(timeout=READY_TIMEOUT_SECONDS)
         yield E2EPlatform(
             local=local,
             fhir_base=local.fhir_base(GATEWAY),

@@ -140,7 +140,13 @@ def test_every_internal_consumer_is_harmless_under_duplicate_delivery(
     with platform.client() as client:
         order_id = place_order(client, site)
         wait_until(lambda: tasks_of(client, order_id), what="the Task")
-        time.sleep(1)  # let sla record what it heard
+        wait_until(  # sla has heard of the order and of its Task
+            lambda: (
+                '"assigned"'
+                in client.get("/$turnaround", params={"order": f"ServiceRequest/{order_id}"}).text
+            ),
+            what="sla's timeline of the order",
+        )
         before = _snapshot(client, order_id)
     replayed = 0
     for consumer, publisher, topic in _INTERNAL:

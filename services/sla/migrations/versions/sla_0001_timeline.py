@@ -1,7 +1,7 @@
 """sla: order clocks and milestone timelines (frozen).
 
 Revision ID: sla_0001
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-22
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from shared.fhir.storage.tables import UTCDateTime
 
 revision = "sla_0001"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
