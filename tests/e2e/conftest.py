@@ -19,14 +19,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
-import httpx
 import pytest
 
 from scripts.local_platform import GATEWAY, SERVICES, LocalPlatform, free_ports
+from tests.e2e.platform import E2EPlatform
 from tests.support.databases import postgres_database
 
 DEV_TOKEN = "dev-token"
@@ -39,31 +37,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.is_relative_to(_HERE):
             item.add_marker(pytest.mark.e2e)
-
-
-@dataclass(frozen=True)
-class E2EPlatform:
-    """The running platform as a test sees it: where to send requests, with what
-    credentials, and each service's database."""
-
-    AUTH: ClassVar[dict[str, str]] = {"Authorization": f"Bearer {DEV_TOKEN}"}
-
-    local: LocalPlatform
-    fhir_base: str
-    service_bases: dict[str, str]
-    database_urls: dict[str, str]
-
-    def client(self, service: str = GATEWAY) -> httpx.Client:
-        """An authenticated client of a FHIR base (the gateway's by default)."""
-        return httpx.Client(base_url=self.base(service), headers=self.AUTH, trust_env=False)
-
-    def async_client(self, service: str = GATEWAY) -> httpx.AsyncClient:
-        """`client` for async tests."""
-        return httpx.AsyncClient(base_url=self.base(service), headers=self.AUTH, trust_env=False)
-
-    def base(self, service: str = GATEWAY) -> str:
-        """The FHIR base of `service` on its own port, or the gateway's."""
-        return self.fhir_base if service == GATEWAY else self.service_bases[service]
 
 
 @pytest.fixture(scope="module")

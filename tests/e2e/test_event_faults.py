@@ -16,7 +16,6 @@ import pytest
 from shared.events.delivery import SIGNATURE_HEADER, sign
 from shared.events.topics import TOPIC_BASE
 from shared.settings import DEV_EVENTS_SECRET_DEFAULT
-from tests.e2e.conftest import E2EPlatform
 from tests.e2e.loop import (
     SECRET,
     created,
@@ -29,6 +28,7 @@ from tests.e2e.loop import (
     tasks_of,
     wait_until,
 )
+from tests.e2e.platform import E2EPlatform
 from tests.support.subscriber import Subscriber
 
 

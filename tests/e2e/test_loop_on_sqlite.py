@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from scripts.local_platform import SERVICES
-from tests.e2e.conftest import E2EPlatform
 from tests.e2e.loop import (
     created,
     facility,
@@ -20,6 +19,7 @@ from tests.e2e.loop import (
     tasks_of,
     wait_until,
 )
+from tests.e2e.platform import E2EPlatform
 from tests.support.databases import migrate
 
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import E2EPlatform
 from tests.e2e.loop import (
     SECRET,
     created,
@@ -23,6 +22,7 @@ from tests.e2e.loop import (
     tasks_of,
     wait_until,
 )
+from tests.e2e.platform import E2EPlatform
 from tests.support.subscriber import Subscriber
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

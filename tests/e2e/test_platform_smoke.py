@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.e2e.conftest import E2EPlatform
+from tests.e2e.platform import E2EPlatform
 
 
 def test_the_gateway_metadata_lists_orders_and_tasks(platform: E2EPlatform) -> None:
