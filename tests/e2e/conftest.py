@@ -25,9 +25,9 @@ import pytest
 
 from scripts.local_platform import GATEWAY, SERVICES, LocalPlatform, free_ports
 from tests.e2e.platform import E2EPlatform
+from tests.fixtures import DEV_TOKEN
 from tests.support.databases import postgres_database
 
-DEV_TOKEN = "dev-token"
 READY_TIMEOUT_SECONDS = 90.0
 _HERE = Path(__file__).resolve().parent
 
