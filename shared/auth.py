@@ -4,7 +4,8 @@ Every FHIR interaction asks the principal once (`Principal.require`) before it t
 data -- including each entry of a Bundle -- so that authorization has one place to live.
 Until SMART Backend Services arrive, development runs accept one documented credential
 (`DEV_AUTH_TOKEN`, default `dev-token`) that acts as an all-access development client;
-outside development that credential is refused.
+outside development that credential is refused. The services accept each other's
+`SERVICE_TOKEN` (a shared secret from configuration) as the platform's system client.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Annotated, Literal
 from fastapi import Depends, Request
 
 from shared.fhir.outcomes import forbidden, unauthorized
+from shared.settings import DEV_TOKEN_DEFAULT
 
 Interaction = Literal["c", "r", "u", "d", "s"]
 _V2_SCOPE = re.compile(r"^(patient|user|system)/(\*|[A-Z][A-Za-z]+)\.([cruds]+)$")
@@ -54,6 +56,14 @@ class Principal:
 
 
 DEV_PRINCIPAL = Principal(client_id="dev-client", scopes=frozenset({"system/*.cruds"}))
+# The platform's services calling each other with SERVICE_TOKEN (a shared secret from
+# configuration, refused at its default outside development) -- the interim service
+# credential until SMART Backend Services issue each service its own token.
+SERVICE_PRINCIPAL = Principal(client_id="platform-service", scopes=frozenset({"system/*.cruds"}))
+
+
+def _same(presented: str, expected: str) -> bool:
+    return hmac.compare_digest(presented.encode(), expected.encode())
 
 
 async def authenticate(request: Request) -> Principal:
@@ -63,11 +73,14 @@ async def authenticate(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not credential:
         raise unauthorized("A bearer token is required (Authorization: Bearer <token>)")
     settings = request.app.state.settings
-    dev_token = settings.dev_auth_token.get_secret_value()
-    if settings.environment == "development" and hmac.compare_digest(
-        credential.strip().encode(), dev_token.encode()
-    ):
+    presented = credential.strip()
+    development = settings.environment == "development"
+    if development and _same(presented, settings.dev_auth_token.get_secret_value()):
         principal = DEV_PRINCIPAL
+    elif _same(presented, settings.service_token.get_secret_value()) and (
+        development or settings.service_token.get_secret_value() != DEV_TOKEN_DEFAULT
+    ):
+        principal = SERVICE_PRINCIPAL
     else:
         raise unauthorized("The bearer token is not valid")
     request.state.principal = principal

@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_TOKEN_DEFAULT = "dev-token"
+MIN_SECRET_LENGTH = 32  # a shared secret (service token, signing secret) outside development
 # Development-only signing secret for the platform's own subscriptions; refused elsewhere.
 DEV_EVENTS_SECRET_DEFAULT = "development-only-events-signing-secret-0123456789"
 _PEER_URL = "Origin (scheme://host[:port]) of the {} service; it serves FHIR at FHIR_BASE_PATH"
@@ -194,6 +195,8 @@ class ServiceSettings(PeerSettings):
                 raise ValueError("EVENTS_SIGNING_SECRET must be set outside development")
             if self.service_token.get_secret_value() == DEV_TOKEN_DEFAULT:
                 raise ValueError("SERVICE_TOKEN must be set outside development")
+            if len(self.service_token.get_secret_value()) < MIN_SECRET_LENGTH:
+                raise ValueError(f"SERVICE_TOKEN needs at least {MIN_SECRET_LENGTH} characters")
         return self
 
     @property

@@ -26,7 +26,7 @@ def outside_development(environment: str = "test", **values: Any) -> ServiceSett
     defaults: dict[str, Any] = {
         "environment": environment,
         "database_url": POSTGRES,
-        "service_token": "a-real-service-token",
+        "service_token": "a-real-service-token-of-32-characters-or-more",
         "events_signing_secret": SECRET,
     }
     return ServiceSettings(**(defaults | values))
@@ -66,7 +66,7 @@ def test_a_default_secret_is_refused_outside_development(
     values = {
         "environment": environment,
         "database_url": POSTGRES,
-        "service_token": "a-real-service-token",
+        "service_token": "a-real-service-token-of-32-characters-or-more",
         "events_signing_secret": SECRET,
     }
     del values[name]
@@ -77,7 +77,7 @@ def test_a_default_secret_is_refused_outside_development(
 def test_the_default_secrets_given_explicitly_are_refused_too() -> None:
     message = refusal(
         environment="test",
-        service_token="a-real-service-token",
+        service_token="a-real-service-token-of-32-characters-or-more",
         events_signing_secret=DEV_EVENTS_SECRET_DEFAULT,
     )
 
@@ -86,7 +86,7 @@ def test_the_default_secrets_given_explicitly_are_refused_too() -> None:
 
 @pytest.mark.parametrize("environment", ["development", "test"])
 def test_an_events_secret_shorter_than_32_characters_is_refused(environment: str) -> None:
-    values: dict[str, Any] = {"environment": environment, "service_token": "a-real-token"}
+    values: dict[str, Any] = {"environment": environment, "service_token": "a-real-service-token-of-32-characters-or-more"}
 
     assert "events_signing_secret" in refusal(**values, events_signing_secret="x" * 31)
     accepted = ServiceSettings(**(values | {"events_signing_secret": "x" * 32}))
@@ -99,20 +99,20 @@ def test_secrets_never_show_in_the_settings_printout() -> None:
     shown = f"{settings!r} {settings}"
 
     assert SECRET not in shown
-    assert "a-real-service-token" not in shown
+    assert "a-real-service-token-of-32-characters-or-more" not in shown
 
 
 def test_secrets_and_internal_url_come_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ENVIRONMENT", "test")
-    monkeypatch.setenv("SERVICE_TOKEN", "token-from-the-environment")
+    monkeypatch.setenv("SERVICE_TOKEN", "token-from-the-environment-0123456789abcdef")
     monkeypatch.setenv("EVENTS_SIGNING_SECRET", SECRET)
     monkeypatch.setenv("INTERNAL_URL", "http://sla.internal:8084/")
 
     settings = ServiceSettings()
 
-    assert settings.service_token.get_secret_value() == "token-from-the-environment"
+    assert settings.service_token.get_secret_value() == "token-from-the-environment-0123456789abcdef"
     assert settings.events_signing_secret.get_secret_value() == SECRET
     assert settings.internal_url == "http://sla.internal:8084"
 
@@ -171,3 +171,13 @@ def test_peer_urls_are_found_by_service_name() -> None:
 
     assert settings.service_urls["assignment"] == "http://assignment.internal:8082"
     assert settings.unset_peer_urls() == ["INTAKE_URL", "REPORTING_URL", "SLA_URL"]
+
+
+def test_a_short_service_token_is_refused_outside_development() -> None:
+    with pytest.raises(ValidationError, match="SERVICE_TOKEN needs at least 32"):
+        ServiceSettings(
+            environment="production",
+            database_url="postgresql://db/x",
+            service_token="short-token",
+            events_signing_secret="an-events-signing-secret-of-40-characters",
+        )

@@ -54,7 +54,9 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 async def test_dev_credential_is_refused_outside_development(
     make_settings: Callable[..., ServiceSettings],
 ) -> None:
-    settings = make_settings("intake", environment="test", service_token="a-real-service-token")
+    settings = make_settings(
+        "intake", environment="test", service_token="a-real-service-token-of-32-characters-or-more"
+    )
     app, manager = await start_app("intake", settings)
     try:
         async with client_for(app, headers=AUTH) as http:
@@ -72,3 +74,19 @@ async def test_every_fhir_interaction_needs_a_principal(client: httpx.AsyncClien
         response = await client.request(method, path, headers=anonymous)
         assert response.status_code == 401, (method, path)
     assert (await client.get("/metadata", headers=anonymous)).status_code == 200
+
+
+async def test_the_service_token_is_the_platforms_system_client_outside_development(
+    make_settings: Callable[..., ServiceSettings],
+) -> None:
+    token = "a-service-token-from-the-secret-manager-0123456789"
+    app, manager = await start_app(
+        "intake", make_settings("intake", environment="test", service_token=token)
+    )
+    try:
+        async with client_for(app, headers={"Authorization": f"Bearer {token}"}) as http:
+            assert (await http.get("/Patient")).status_code == 200
+        async with client_for(app, headers={"Authorization": "Bearer not-the-token"}) as http:
+            assert (await http.get("/Patient")).status_code == 401
+    finally:
+        await manager.__aexit__(None, None, None)
