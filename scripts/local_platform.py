@@ -316,7 +316,10 @@ class LocalPlatform:
         """Whether `name`'s subscription for `consumption` is active at its publisher."""
         internal_url = self.environment(name)["INTERNAL_URL"].rstrip("/")
         publisher = consumption.publisher
-        token = self.environment(publisher).get("DEV_AUTH_TOKEN", DEV_TOKEN_DEFAULT)
+        env = self.environment(publisher)
+        # The services' own credential: accepted in every environment (the dev token only
+        # in development).
+        token = env.get("SERVICE_TOKEN") or env.get("DEV_AUTH_TOKEN", DEV_TOKEN_DEFAULT)
         try:
             response = client.get(
                 f"{self.fhir_base(publisher)}/Subscription",
