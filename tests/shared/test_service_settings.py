@@ -86,7 +86,10 @@ def test_the_default_secrets_given_explicitly_are_refused_too() -> None:
 
 @pytest.mark.parametrize("environment", ["development", "test"])
 def test_an_events_secret_shorter_than_32_characters_is_refused(environment: str) -> None:
-    values: dict[str, Any] = {"environment": environment, "service_token": "a-real-service-token-of-32-characters-or-more"}
+    values: dict[str, Any] = {
+        "environment": environment,
+        "service_token": "a-real-service-token-of-32-characters-or-more",
+    }
 
     assert "events_signing_secret" in refusal(**values, events_signing_secret="x" * 31)
     accepted = ServiceSettings(**(values | {"events_signing_secret": "x" * 32}))
@@ -112,7 +115,9 @@ def test_secrets_and_internal_url_come_from_the_environment(
 
     settings = ServiceSettings()
 
-    assert settings.service_token.get_secret_value() == "token-from-the-environment-0123456789abcdef"
+    assert (
+        settings.service_token.get_secret_value() == "token-from-the-environment-0123456789abcdef"
+    )
     assert settings.events_signing_secret.get_secret_value() == SECRET
     assert settings.internal_url == "http://sla.internal:8084"
 
