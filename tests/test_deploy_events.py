@@ -30,7 +30,7 @@ import pytest
 from scripts.local_platform import consumptions_of
 from shared.events.bootstrap import endpoint_of
 from shared.settings import ServiceSettings
-from tests.test_deploy_manifests import (
+from tests.support.manifests import (
     GATEWAY,
     OVERLAYS,
     SERVICES,

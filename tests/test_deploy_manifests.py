@@ -1,4 +1,5 @@
-"""Offline checks of the deployment files.
+"""Offline checks of the Kubernetes manifests (docker-compose.yml: test_deploy_compose.py;
+the events wiring of both: test_deploy_events.py).
 
 * Both kustomize overlays render (``kubectl kustomize``) and every rendered document
   validates, strictly, against the Kubernetes JSON schemas bundled with
@@ -10,183 +11,48 @@
   ports the services answer on, and PUBLIC_BASE_URL is the front door's origin. Which
   service owns which resource type is not written down here: the gateway reads it from
   the services' registries, and it is checked that it covers every type they declare.
-* ``docker-compose.yml`` parses (``docker compose config -q`` when the compose plugin is
-  available, otherwise YAML plus structural checks) and defines every service.
 
 ``kubectl`` missing: the kustomize tests fail under CI=true and are skipped otherwise.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib
-import os
 import re
-import shutil
-import subprocess
-from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
-import yaml
 
 from services.gateway.app import REGISTRIES as GATEWAY_REGISTRIES
-from services.gateway.routing import (
-    SUBSCRIPTION,
-    RouteKind,
-    RouteTable,
-    route,
-    subscription_owner,
-)
-from services.gateway.settings import GatewaySettings
+from services.gateway.routing import SUBSCRIPTION, RouteKind, RouteTable, route, subscription_owner
 from shared.fhir.registry import Registry
-
-ROOT = Path(__file__).resolve().parents[1]
-K8S_DIR = ROOT / "deploy" / "k8s"
-OVERLAYS = ("dev", "prod")
-COMPOSE_FILE = ROOT / "docker-compose.yml"
-# Kubernetes version the manifests must be valid for (keep in sync with K8S_VERSION in Makefile).
-K8S_VERSION = "1.32.0"
-
-SERVICES = ("intake", "assignment", "reporting", "sla")
-GATEWAY = "gateway"
-DEPLOYMENTS = (*SERVICES, GATEWAY)
-# The port every app's uvicorn listens on inside its container.
-APP_PORT = 8000
-# Settings every service reads from its environment (12-factor).
-SERVICE_ENV = (
-    "DATABASE_URL",
-    "ENVIRONMENT",
-    "LOG_LEVEL",
-    "PUBLIC_BASE_URL",
-    "FHIR_BASE_PATH",
-    "OTEL_TRACES_EXPORTER",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_SERVICE_NAME",
-    # Events between services (tests/test_deploy_events.py checks their values).
-    "INTERNAL_URL",
-    "INTAKE_URL",
-    "ASSIGNMENT_URL",
-    "REPORTING_URL",
-    "SLA_URL",
-    "SERVICE_TOKEN",
-    "EVENTS_SIGNING_SECRET",
-    "SUBSCRIPTION_ALLOWED_HOSTS",
+from tests.support.manifests import (
+    APP_PORT,
+    DEPLOYMENTS,
+    GATEWAY,
+    GATEWAY_ENV,
+    K8S_VERSION,
+    OVERLAYS,
+    PROD_EXTERNAL_SECRETS,
+    PUBLIC_ORIGINS,
+    ROOT,
+    SERVICE_ENV,
+    SERVICES,
+    Doc,
+    _config_data,
+    _deployments,
+    _env_names,
+    _gateway_settings,
+    _gateway_url_env,
+    _name,
+    _of_kind,
+    _plain_env,
+    _pod_spec,
+    _render,
+    _selects,
+    _service_ports,
 )
-# Settings the gateway reads besides its <SERVICE>_URLs (see services/gateway/settings.py).
-GATEWAY_ENV = (
-    "ENVIRONMENT",
-    "LOG_LEVEL",
-    "PUBLIC_BASE_URL",
-    "FHIR_BASE_PATH",
-    "OTEL_TRACES_EXPORTER",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_SERVICE_NAME",
-)
-# External origin (PUBLIC_BASE_URL) of each overlay's Ingress, and of the compose gateway.
-PUBLIC_ORIGINS = {
-    "dev": "http://teleradiology.localhost",
-    "prod": "https://teleradiology.example.com",
-}
-COMPOSE_PUBLIC_ORIGIN = "http://localhost:8080"
-# Secrets the prod overlay expects to exist in the cluster (managed outside git).
-PROD_EXTERNAL_SECRETS = {f"{s}-db" for s in SERVICES} | {"fhir-tls", "teleradiology-internal"}
-
-IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
-
-Doc = dict[str, Any]
-
-
-def _kubectl() -> str:
-    path = shutil.which("kubectl")
-    if path is None:
-        message = "kubectl is not on PATH: cannot render the kustomize overlays"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
-@functools.cache
-def _render(overlay: str) -> tuple[Doc, ...]:
-    proc = subprocess.run(
-        [_kubectl(), "kustomize", str(K8S_DIR / "overlays" / overlay)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, f"kubectl kustomize {overlay} failed:\n{proc.stderr}"
-    docs = tuple(d for d in yaml.safe_load_all(proc.stdout) if d)
-    assert docs, f"overlay {overlay} rendered nothing"
-    return docs
-
-
-def _of_kind(docs: tuple[Doc, ...], kind: str) -> list[Doc]:
-    return [d for d in docs if d["kind"] == kind]
-
-
-def _name(doc: Doc) -> str:
-    return f"{doc['kind']}/{doc['metadata']['name']}"
-
-
-def _pod_spec(doc: Doc) -> Doc:
-    spec: Doc = doc["spec"]["template"]["spec"]
-    return spec
-
-
-def _env_names(container: Doc) -> set[str]:
-    return {e["name"] for e in container.get("env", [])}
-
-
-def _deployments(docs: tuple[Doc, ...]) -> dict[str, Doc]:
-    return {d["metadata"]["name"]: d for d in _of_kind(docs, "Deployment")}
-
-
-def _config_data(docs: tuple[Doc, ...], container: Doc) -> dict[str, str]:
-    """What the container's envFrom ConfigMaps provide."""
-    names = [s["configMapRef"]["name"] for s in container.get("envFrom", []) if "configMapRef" in s]
-    data: dict[str, str] = {}
-    for cm in _of_kind(docs, "ConfigMap"):
-        if cm["metadata"]["name"] in names:
-            data.update(cm.get("data", {}))
-    return data
-
-
-def _plain_env(docs: tuple[Doc, ...], container: Doc) -> dict[str, str]:
-    """The container's environment from its ConfigMaps and literal `env` values."""
-    env = _config_data(docs, container)
-    env.update({e["name"]: e["value"] for e in container.get("env", []) if "value" in e})
-    return env
-
-
-def _service_ports(docs: tuple[Doc, ...]) -> dict[str, dict[str, int]]:
-    """Service name -> {port name: port}."""
-    return {
-        s["metadata"]["name"]: {p.get("name", ""): p["port"] for p in s["spec"]["ports"]}
-        for s in _of_kind(docs, "Service")
-    }
-
-
-def _selects(selector: dict[str, str], deployment: Doc) -> bool:
-    labels = deployment["spec"]["template"]["metadata"].get("labels", {})
-    return bool(selector) and selector.items() <= labels.items()
-
-
-def _gateway_url_env() -> dict[str, str]:
-    """The gateway's <SERVICE>_URL settings, by variable: {"INTAKE_URL": "intake", ...}."""
-    return {f"{name.upper()}_URL": name for name in GatewaySettings.model_construct().service_urls}
-
-
-def _gateway_settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> GatewaySettings:
-    """GatewaySettings as the gateway would read them from exactly `env` at start-up."""
-    for field in GatewaySettings.model_fields:
-        monkeypatch.delenv(field.upper(), raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return GatewaySettings()
 
 
 @pytest.fixture(params=OVERLAYS)
@@ -449,142 +315,6 @@ def test_overlay_specific_settings() -> None:
     # Dev-only auth must never be configured in prod.
     prod_secrets = _of_kind(_render("prod"), "Secret")
     assert not any("DEV_AUTH_TOKEN" in s.get("data", {}) for s in prod_secrets)
-
-
-# --------------------------------------------------------------------------- compose
-
-
-def _compose_plugin() -> bool:
-    docker = shutil.which("docker")
-    if docker is None:
-        return False
-    proc = subprocess.run(
-        [docker, "compose", "version"], capture_output=True, text=True, timeout=30, check=False
-    )
-    return proc.returncode == 0
-
-
-def _load_compose() -> Doc:
-    doc: Doc = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
-    return doc
-
-
-def test_compose_file_is_valid() -> None:
-    if _compose_plugin():
-        proc = subprocess.run(
-            ["docker", "compose", "-f", str(COMPOSE_FILE), "config", "-q"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            cwd=ROOT,
-        )
-        assert proc.returncode == 0, proc.stderr
-    compose = _load_compose()
-    services: dict[str, Doc] = compose["services"]
-    for name, svc in services.items():
-        assert "image" in svc or "build" in svc, f"{name}: no image"
-        for dep in svc.get("depends_on", {}):
-            assert dep in services, f"{name} depends on unknown service {dep}"
-        for volume in svc.get("volumes", []):
-            source = volume.split(":", 1)[0]
-            if source.startswith("./"):
-                assert (ROOT / source).is_file(), f"{name}: missing {source}"
-
-
-def test_compose_defines_every_service() -> None:
-    services: dict[str, Doc] = _load_compose()["services"]
-    assert {"postgres", "otel-collector"} <= set(services)
-    assert services["postgres"]["image"].startswith("postgres:15")
-    for svc in SERVICES:
-        app = services.get(svc)
-        assert app is not None, f"compose has no service {svc}"
-        command = " ".join(app["command"])
-        assert f"--factory services.{svc}.app:create_app" in command
-        assert "/healthz" in " ".join(app["healthcheck"]["test"])
-        env = app["environment"]
-        missing = set(SERVICE_ENV) - set(env)
-        assert not missing, f"compose {svc}: missing env {sorted(missing)}"
-        assert env["DATABASE_URL"].endswith(f"/{svc}"), env["DATABASE_URL"]
-        assert env["OTEL_SERVICE_NAME"] == svc
-
-        migrate = services.get(f"migrate-{svc}")
-        assert migrate is not None, f"compose has no migrate-{svc}"
-        assert migrate["command"] == [
-            "alembic",
-            "-c",
-            f"services/{svc}/alembic.ini",
-            "upgrade",
-            "head",
-        ]
-        assert migrate["environment"]["DATABASE_URL"] == env["DATABASE_URL"]
-        assert app["depends_on"][f"migrate-{svc}"]["condition"] == "service_completed_successfully"
-        assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
-
-
-def _created_databases(sql: Path) -> list[str]:
-    return re.findall(r"CREATE DATABASE (\w+)", sql.read_text(encoding="utf-8"))
-
-
-def test_database_init_scripts_create_one_database_per_service() -> None:
-    compose_dbs = _created_databases(ROOT / "deploy" / "compose" / "initdb.sql")
-    dev_dbs = _created_databases(K8S_DIR / "overlays" / "dev" / "initdb.sql")
-    assert sorted(compose_dbs) == sorted(SERVICES)
-    assert dev_dbs == compose_dbs
-
-
-def _compose_defaults(value: str) -> str:
-    """`value` with each ${VAR:-default} as its default (what an empty shell gives)."""
-    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
-
-
-def _listen_port(app: Doc) -> int:
-    command: list[str] = app["command"]
-    return int(command[command.index("--port") + 1])
-
-
-def test_compose_gateway_is_the_front_door(monkeypatch: pytest.MonkeyPatch) -> None:
-    services: dict[str, Doc] = _load_compose()["services"]
-    assert not any(str(s.get("image", "")).startswith("nginx") for s in services.values())
-    gateway = services.get(GATEWAY)
-    assert gateway is not None, "compose has no gateway"
-    # The same image as the services, hardened the same way.
-    for key in ("image", "build", "user", "read_only", "cap_drop", "security_opt", "tmpfs"):
-        assert gateway.get(key) == services["intake"].get(key), f"gateway {key}"
-    assert gateway["command"] == [
-        "uvicorn",
-        "--factory",
-        "services.gateway.app:create_app",
-        "--host",
-        "0.0.0.0",
-        "--port",
-        str(APP_PORT),
-    ]
-    assert "/healthz" in " ".join(gateway["healthcheck"]["test"])
-    for svc in SERVICES:
-        assert gateway["depends_on"][svc]["condition"] == "service_healthy"
-
-    published = [p.rsplit(":", 2) for p in gateway["ports"]]
-    assert [(host, int(inside)) for _, host, inside in published] == [("8080", APP_PORT)]
-    env = {k: _compose_defaults(str(v)) for k, v in gateway["environment"].items()}
-    missing = (set(GATEWAY_ENV) | set(_gateway_url_env())) - set(env)
-    assert not missing, f"compose gateway: missing env {sorted(missing)}"
-    assert env["OTEL_SERVICE_NAME"] == GATEWAY
-    for variable, svc in _gateway_url_env().items():
-        url = urlsplit(env[variable])
-        assert url.scheme == "http" and url.path in ("", "/"), f"{variable}={env[variable]}"
-        assert url.hostname == svc, f"{variable}={env[variable]} is not the {svc} service"
-        assert url.port == _listen_port(services[svc]), f"{variable}={env[variable]}"
-
-    # Links point at the front door: every service's PUBLIC_BASE_URL is the gateway's
-    # origin, http://localhost:<published port>.
-    assert env["PUBLIC_BASE_URL"] == COMPOSE_PUBLIC_ORIGIN
-    assert urlsplit(COMPOSE_PUBLIC_ORIGIN).port == int(published[0][1])
-    for svc in SERVICES:
-        public = services[svc]["environment"]["PUBLIC_BASE_URL"]
-        assert public == gateway["environment"]["PUBLIC_BASE_URL"], f"{svc}: {public}"
-    settings = _gateway_settings(env, monkeypatch)
-    assert settings.service_urls == {svc: f"http://{svc}:{APP_PORT}" for svc in SERVICES}
 
 
 # --------------------------------------------------------------------------- gateway routing
