@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -136,13 +137,20 @@ async def start_app(service: str, settings: ServiceSettings) -> tuple[FastAPI, L
     return app, manager
 
 
-@pytest.fixture
-async def intake_app(make_settings: Callable[..., ServiceSettings]) -> AsyncIterator[FastAPI]:
-    app, manager = await start_app("intake", make_settings("intake"))
+@asynccontextmanager
+async def running_app(service: str, settings: ServiceSettings) -> AsyncIterator[FastAPI]:
+    """`service`'s app started on `settings` (lifespan entered) until the block ends."""
+    app, manager = await start_app(service, settings)
     try:
         yield app
     finally:
         await manager.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def intake_app(make_settings: Callable[..., ServiceSettings]) -> AsyncIterator[FastAPI]:
+    async with running_app("intake", make_settings("intake")) as app:
+        yield app
 
 
 def client_for(app: FastAPI, *, headers: dict[str, str] | None = None) -> httpx.AsyncClient:

@@ -189,3 +189,20 @@ def subscribe(
 
 def parameter(parameters: dict[str, Any], name: str) -> list[dict[str, Any]]:
     return [p for p in parameters.get("parameter") or [] if p.get("name") == name]
+
+
+def order_to_completed_task(client: httpx.Client) -> str:
+    """The whole loop through `client`: roster, order, its Task for the one eligible
+    radiologist, that radiologist's final report, the Task completed; the order id."""
+    site = facility(client, "TX")
+    reader = radiologist(client, "Okafor", "TX")
+    role = privileges(client, reader, site)
+    order_id = place_order(client, site)
+    task = wait_until(lambda: tasks_of(client, order_id), what="the Task")[0]
+    assert task["owner"]["reference"] == role
+    created(client.post("/DiagnosticReport", json=report(order_id, task["for"], reader)))
+    wait_until(
+        lambda: tasks_of(client, order_id)[0]["status"] == "completed",
+        what="the Task completed",
+    )
+    return order_id
