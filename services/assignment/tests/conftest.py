@@ -10,18 +10,15 @@ import pytest
 from fastapi import FastAPI
 
 from shared.settings import ServiceSettings
-from tests.fixtures import client_for, start_app
+from tests.fixtures import client_for, running_app
 
 
 @pytest.fixture
 async def assignment_app(
     make_settings: Callable[..., ServiceSettings],
 ) -> AsyncIterator[FastAPI]:
-    app, manager = await start_app("assignment", make_settings("assignment"))
-    try:
+    async with running_app("assignment", make_settings("assignment")) as app:
         yield app
-    finally:
-        await manager.__aexit__(None, None, None)
 
 
 @pytest.fixture

@@ -10,16 +10,13 @@ import pytest
 from fastapi import FastAPI
 
 from shared.settings import ServiceSettings
-from tests.fixtures import client_for, start_app
+from tests.fixtures import client_for, running_app
 
 
 @pytest.fixture
 async def sla_app(make_settings: Callable[..., ServiceSettings]) -> AsyncIterator[FastAPI]:
-    app, manager = await start_app("sla", make_settings("sla"))
-    try:
+    async with running_app("sla", make_settings("sla")) as app:
         yield app
-    finally:
-        await manager.__aexit__(None, None, None)
 
 
 @pytest.fixture
