@@ -51,12 +51,7 @@ class Peers:
     ) -> list[dict[str, Any]]:
         """The matching resources of the first page of a search at `service`."""
         response = await self._send("GET", f"{self.base(service)}/{resource_type}", params=params)
-        bundle = self._json(response, resource_type)
-        return [
-            entry["resource"]
-            for entry in bundle.get("entry") or []
-            if (entry.get("search") or {}).get("mode", "match") == "match" and "resource" in entry
-        ]
+        return _matches(self._json(response, resource_type))
 
     async def search_all(
         self, service: str, resource_type: str, params: dict[str, str]
@@ -66,9 +61,8 @@ class Peers:
         query: Any = params
         while url is not None:
             bundle = self._json(await self._send("GET", url, params=query), resource_type)
-            for entry in bundle.get("entry") or []:
-                if (entry.get("search") or {}).get("mode", "match") == "match":
-                    yield entry["resource"]
+            for resource in _matches(bundle):
+                yield resource
             following = next(
                 (
                     link["url"]
@@ -113,6 +107,15 @@ class Peers:
         if not isinstance(body, dict):
             raise PeerUnavailable(f"{what}: not a FHIR resource")
         return body
+
+
+def _matches(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """The matches of a searchset page (not its included resources)."""
+    return [
+        entry["resource"]
+        for entry in bundle.get("entry") or []
+        if (entry.get("search") or {}).get("mode", "match") == "match" and "resource" in entry
+    ]
 
 
 def _diagnostics(response: httpx.Response) -> str:

@@ -12,15 +12,21 @@ from services.sla.timeline import record
 from shared.events.consumer import ConsumerContext, Consumption
 from shared.events.received import ReceivedEvent
 from shared.events.topics import TOPIC_BASE
+from shared.fhir.references import referenced_id
 
 
 async def record_milestones(event: ReceivedEvent, context: ConsumerContext) -> None:
     """Record the milestones the event's resource marks (and a breach, on a late final)."""
-    if event.resource is None:
+    resource = event.resource
+    if resource is None:
         return
-    # Any event may complete what a breach needs (the final report and the deadline come
-    # from two publishers, in either order): check each order the event touched.
-    for order_id in {mark.order_id for mark in await record(context.session, event.resource)}:
+    marks = await record(context.session, resource)
+    # A breach needs the final report and the deadline (from the Task), which come from two
+    # publishers in either order: look when either arrives, not on every event.
+    orders = {mark.order_id for mark in marks if mark.milestone == "final"}
+    if resource.get("resourceType") == "Task":
+        orders.update(o for o in [referenced_id(resource.get("focus"), "ServiceRequest")] if o)
+    for order_id in orders:
         await record_breach(context, order_id)
 
 

@@ -1,12 +1,14 @@
-"""The `dns` fixture: name lookups answered by `FakeDns` (tests.support.endpoints), never a
-real resolver; the delivery and endpoint-policy tests use it for every test."""
+"""Fixtures of the events tests: `dns` (name lookups answered by `FakeDns`, never a real
+resolver) and `plain_httpx` (httpx as if no app had instrumented it)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
 from tests.support.endpoints import FakeDns
 
@@ -23,3 +25,18 @@ def dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
 
     monkeypatch.setattr(asyncio.base_events.BaseEventLoop, "getaddrinfo", getaddrinfo)
     return fake
+
+
+@pytest.fixture
+def plain_httpx() -> Iterator[None]:
+    """httpx without OpenTelemetry for the test: any app started earlier in the process
+    instruments httpx process-wide, which replaces the traceparent a test sends."""
+    instrumentor = HTTPXClientInstrumentor()
+    was_instrumented = instrumentor.is_instrumented_by_opentelemetry
+    if was_instrumented:
+        instrumentor.uninstrument()
+    try:
+        yield
+    finally:
+        if was_instrumented:
+            instrumentor.instrument()

@@ -24,7 +24,6 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from opentelemetry import trace
-from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
 from shared.app import create_service_app
 from shared.events.bootstrap import keep_subscribed
@@ -116,20 +115,13 @@ async def consumer(make_settings: Callable[..., ServiceSettings]) -> AsyncIterat
     app = create_service_app(
         registry=REGISTRY, settings=settings, description="test", consumptions=(consumption,)
     )
-    httpx_was_instrumented = HTTPXClientInstrumentor().is_instrumented_by_opentelemetry
-    try:
-        async with LifespanManager(app):
-            if settings.resolved_database_url.startswith("postgresql"):
-                await truncate_all(app.state.database.engine)
-            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-            base = "http://testserver/fhir"
-            async with httpx.AsyncClient(transport=transport, base_url=base, headers=AUTH) as http:
-                yield Consumer(app, handler, http)
-    finally:
-        # The app's lifespan instruments httpx process-wide; test_delivery.py (next in this
-        # folder) expects plain httpx clients, so leave httpx as this test found it.
-        if not httpx_was_instrumented:
-            HTTPXClientInstrumentor().uninstrument()
+    async with LifespanManager(app):
+        if settings.resolved_database_url.startswith("postgresql"):
+            await truncate_all(app.state.database.engine)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        base = "http://testserver/fhir"
+        async with httpx.AsyncClient(transport=transport, base_url=base, headers=AUTH) as http:
+            yield Consumer(app, handler, http)
 
 
 def order_event(number: int, *, traceparent: str | None = None) -> NumberedEvent:

@@ -38,7 +38,7 @@ from shared.events.delivery import (
 from tests.support.endpoints import LOCAL, FakeDns
 
 # No test here may reach a real resolver.
-pytestmark = pytest.mark.usefixtures("dns")
+pytestmark = pytest.mark.usefixtures("dns", "plain_httpx")
 
 SECRET = b"a-signing-secret-of-some-length"
 BODY = b'{"resourceType":"Bundle","type":"history"}'
