@@ -26,14 +26,49 @@ _V1_SCOPE = re.compile(r"^(patient|user|system)/(\*|[A-Z][A-Za-z]+)\.(read|write
 _V1_ACTIONS = {"read": "rs", "write": "cud", "*": "cruds"}
 
 
+Role = Literal["system", "admin", "auditor", "facility", "vendor", "radiologist"]
+# Roles that see every tenant's data (their scopes still limit the resource types).
+UNRESTRICTED_ROLES: frozenset[str] = frozenset({"system", "admin", "auditor"})
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The authenticated caller of one request."""
+    """The authenticated caller of one request.
+
+    `role` says which tenant rules apply (docs/security.md):
+    - system: the platform's own services; admin: operations (roster, contracts);
+      auditor: reads AuditEvents -- none of them is confined to a tenant;
+    - facility: a client facility's EHR, confined to its `organizations`;
+    - vendor: a partner reading group, confined to the work assigned to its `organizations`;
+    - radiologist: a user whose `fhir_user` is their Practitioner, confined to their own work.
+    """
 
     client_id: str
     scopes: frozenset[str]
-    organization: str | None = None  # "Organization/<id>" the client acts for
+    role: Role = "system"
+    organizations: frozenset[str] = frozenset()  # "Organization/<id>" the client acts for
     fhir_user: str | None = None  # e.g. "Practitioner/<id>" for a user token
+    user: str | None = None  # the user's subject at their identity provider, for audit
+
+    @property
+    def organization(self) -> str | None:
+        """The one organization the client acts for (the first, when several)."""
+        return min(self.organizations) if self.organizations else None
+
+    @property
+    def access_keys(self) -> frozenset[str] | None:
+        """The access labels this caller holds; None when it is confined to no tenant.
+
+        A resource is visible to the caller when one of its labels (or a label granted to
+        one of these keys) is among them -- see shared/fhir/access.py.
+        """
+        if self.role in UNRESTRICTED_ROLES:
+            return None
+        keys = set(self.organizations)
+        if self.fhir_user:
+            keys.add(self.fhir_user)
+        keys.add(f"client/{self.client_id}")
+        return frozenset(keys)
 
     def allows(self, resource_type: str, interaction: Interaction) -> bool:
         """Whether any granted SMART scope (v2 `.cruds` or v1 `.read/.write`) covers this."""
