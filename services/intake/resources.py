@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.intake.access import EndpointAccess, OrganizationAccess, PatientAccess
 from services.intake.codes import ORDERING_FACILITY_EXTENSION
 from services.intake.rules import (
     ImagingStudyRules,
@@ -67,6 +68,7 @@ PATIENT = ResourceDefinition(
         ),
     ),
     revincludes=("ServiceRequest:subject", "ServiceRequest:patient", "ImagingStudy:patient"),
+    rules=PatientAccess(),
     unique_keys=medical_record_numbers,
     documentation="Patients of client facilities, as sent by their EHRs. Re-sending a "
     "patient with the same MRN (identifier type MR, same system) returns the stored one.",
@@ -111,6 +113,7 @@ ORGANIZATION = ResourceDefinition(
             definition=_SP + "Organization-partof",
         ),
     ),
+    rules=OrganizationAccess(),
     unique_keys=national_provider_ids,
     documentation="Client facilities (hospitals, imaging centres) that order reads. "
     "Re-sending a facility with the same NPI returns the stored one.",
@@ -304,6 +307,7 @@ ENDPOINT = ResourceDefinition(
             definition=_SP + "Endpoint-organization",
         ),
     ),
+    rules=EndpointAccess(),
     documentation="DICOMweb locations from which studies are fetched.",
 )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.intake.access import order_labels, study_labels
 from services.intake.codes import (
     DICOM_UID_SYSTEM,
     IDENTIFIER_TYPE_SYSTEM,
@@ -78,6 +79,9 @@ class ServiceRequestRules(ResourceRules):
                 _FINAL_ORDER_STATUSES,
             )
 
+    async def access_labels(self, resource: dict[str, Any], *, context: WriteContext) -> set[str]:
+        return await order_labels(resource, context)
+
 
 def _typed_identifiers(resource: dict[str, Any], types: frozenset[str]) -> list[tuple[str, str]]:
     """(system, value) of the identifiers whose v2-0203 type is one of `types`."""
@@ -140,7 +144,8 @@ class ImagingStudyRules(ResourceRules):
             elif not element.get("reference") and isinstance(element.get("identifier"), dict):
                 identifier = element["identifier"]
                 holder = await context.repository.identifier_owner(
-                    "ServiceRequest", [(identifier.get("system", ""), identifier.get("value", ""))]
+                    "ServiceRequest",
+                    [(identifier.get("system", ""), identifier.get("value", ""))],
                 )
                 if holder is None:
                     raise business_rule(
@@ -160,3 +165,6 @@ class ImagingStudyRules(ResourceRules):
                 resource.get("status"),
                 _FINAL_STUDY_STATUSES,
             )
+
+    async def access_labels(self, resource: dict[str, Any], *, context: WriteContext) -> set[str]:
+        return await study_labels(resource, context)

@@ -51,6 +51,8 @@ class WriteContext:
     repository: FhirRepository
     principal: Principal
     peers: Peers | None = None
+    # What a rule looked up while checking a write, for its `access_labels` to reuse.
+    memo: dict[str, Any] = field(default_factory=dict)
 
 
 class ResourceRules:
@@ -64,6 +66,11 @@ class ResourceRules:
         context: WriteContext,
     ) -> None:
         """Check `resource` before it is written (raise a FhirError) and fill in defaults."""
+
+    async def access_labels(self, resource: dict[str, Any], *, context: WriteContext) -> set[str]:
+        """Who may see this version (shared/fhir/access.py); `resource` carries its id.
+        By default nobody confined to a tenant."""
+        return set()
 
     async def find_resent(
         self, resource: dict[str, Any], *, repository: FhirRepository

@@ -16,6 +16,7 @@ from uuid import uuid4
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
+from shared.fhir.access import require_own
 from shared.fhir.outcomes import (
     bad_request,
     business_rule,
@@ -83,7 +84,7 @@ class FhirService:
         base_url: str,
         peers: Peers | None = None,
     ) -> None:
-        self.repository = FhirRepository(session)
+        self.repository = FhirRepository(session, access=principal.access_keys)
         self.peers = peers
         self.registry = registry
         self.principal = principal
@@ -175,7 +176,8 @@ class FhirService:
                 raise multiple_matches("If-None-Exist matches more than one resource")
             if matches:
                 return WriteResult(matches[0], created=False, resent=True)
-        keys = await self._prepare(definition, resource, previous=None)
+        context = self._write_context()
+        keys = await self._prepare(definition, resource, previous=None, context=context)
         resource_id = assigned_id or str(uuid4())
         if keys:
             holder = await self.repository.identifier_owner(resource_type, keys)
@@ -184,12 +186,21 @@ class FhirService:
                     resource_type, resource_id, keys, new_id=assigned_id is None
                 )
             if holder is not None:
-                return WriteResult(await self.read(resource_type, holder), False, resent=True)
+                return WriteResult(await self._resent(resource_type, holder), False, resent=True)
         moment = now_utc()
+        stored_resource = with_server_meta(resource, resource_id, 1, moment)
+        labels = await self._labels(definition, stored_resource, context)
         stored = await self.repository.insert(
-            definition, with_server_meta(resource, resource_id, 1, moment), last_updated=moment
+            definition, stored_resource, last_updated=moment, labels=labels
         )
         return WriteResult(stored, created=True)
+
+    async def _resent(self, resource_type: str, holder: str) -> StoredResource:
+        """The resource a create re-sends; one outside the caller's tenant is a clash."""
+        stored = await self.repository.current(resource_type, holder)
+        if stored is None or stored.deleted:
+            raise conflict(f"An identifier of this {resource_type} is already in use")
+        return stored
 
     async def update(
         self,
@@ -226,7 +237,8 @@ class FhirService:
         self, definition: ResourceDefinition, previous: StoredResource, resource: dict[str, Any]
     ) -> WriteResult:
         before = None if previous.deleted else previous.resource()
-        keys = await self._prepare(definition, resource, previous=before)
+        context = self._write_context()
+        keys = await self._prepare(definition, resource, previous=before, context=context)
         if definition.unique_keys:
             holder = await self.repository.claim_identifiers(definition.type, previous.id, keys)
             if holder is not None:
@@ -235,12 +247,14 @@ class FhirService:
                     f"{definition.type}/{holder}"
                 )
         moment = now_utc()
+        stored_resource = with_server_meta(resource, previous.id, previous.version_id + 1, moment)
         stored = await self.repository.replace(
             definition,
             previous,
-            with_server_meta(resource, previous.id, previous.version_id + 1, moment),
+            stored_resource,
             last_updated=moment,
             method="PUT",
+            labels=await self._labels(definition, stored_resource, context),
         )
         return WriteResult(stored, created=False)
 
@@ -307,15 +321,16 @@ class FhirService:
         resource: dict[str, Any],
         *,
         previous: dict[str, Any] | None,
+        context: WriteContext,
     ) -> list[tuple[str, str]]:
         """Checks every write passes before it is stored: no unresolved urn references, the
-        service's rules, references that resolve; returns the identifiers kept unique."""
+        service's rules, references that resolve (among what the caller may see); returns
+        the identifiers kept unique."""
         for expression, element in iter_references(resource, definition.type):
             if element["reference"].startswith("urn:"):
                 raise bad_request(
                     "urn references resolve only inside a transaction Bundle", expression
                 )
-        context = WriteContext(self.repository, self.principal, self.peers)
         await definition.rules.prepare(resource, previous=previous, context=context)
         await self._check_references(resource)
         keys = definition.unique_keys(resource) if definition.unique_keys else []
@@ -325,6 +340,18 @@ class FhirService:
                 f"{definition.type}.identifier",
             )
         return sorted(keys)  # one order everywhere, so concurrent claims cannot deadlock
+
+    def _write_context(self) -> WriteContext:
+        return WriteContext(self.repository, self.principal, self.peers)
+
+    async def _labels(
+        self, definition: ResourceDefinition, resource: dict[str, Any], context: WriteContext
+    ) -> set[str]:
+        """The access labels of the version about to be written -- one of them the writer's
+        own, so that nothing is ever written into another tenant."""
+        labels = await definition.rules.access_labels(resource, context=context)
+        require_own(self.principal.access_keys, labels, definition.type)
+        return labels
 
     async def _check_references(self, resource: dict[str, Any]) -> None:
         """Every reference to a type stored here must name an existing resource."""

@@ -19,10 +19,10 @@ from shared.fhir.storage.tables import metadata
 
 # Each service: the tables it declares beside the shared store, and its head revision.
 SCHEMAS: dict[str, tuple[list[MetaData], str]] = {
-    "intake": ([metadata], "0004"),
-    "assignment": ([metadata], "0004"),
-    "reporting": ([metadata], "0004"),
-    "sla": ([metadata, sla_metadata], "sla_0001"),
+    "intake": ([metadata], "0005"),
+    "assignment": ([metadata], "0005"),
+    "reporting": ([metadata], "0005"),
+    "sla": ([metadata, sla_metadata], "sla_0002"),
 }
 
 

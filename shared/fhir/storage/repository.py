@@ -6,7 +6,7 @@ live in `shared.fhir.service`. It never commits: the request edge does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,9 +21,12 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events.outbox import record_event
+from shared.fhir.access import AccessKeys, visible
 from shared.fhir.outcomes import conflict
 from shared.fhir.registry import ResourceDefinition
 from shared.fhir.search.index import extract_index_rows
@@ -34,19 +37,36 @@ from shared.fhir.storage.records import HistoryEntry, StoredResource
 from shared.fhir.storage.tables import (
     INDEX_TABLES,
     STORED_COLUMNS,
+    access_grant,
+    resource_access,
     resource_versions,
     resources,
     search_reference,
+    unique_identifier,
 )
 
 _INTERACTION_BY_METHOD = {"POST": "create", "PUT": "update", "DELETE": "delete"}
 
 
 class FhirRepository:
-    """Reads and writes FHIR resources of the types in one service's registry."""
+    """Reads and writes FHIR resources of the types in one service's registry.
 
-    def __init__(self, session: AsyncSession) -> None:
+    `access` confines every read to what a tenant may see (shared/fhir/access.py): a
+    resource outside it reads exactly like one that was never stored.
+    """
+
+    def __init__(self, session: AsyncSession, *, access: AccessKeys = None) -> None:
         self.session = session
+        self.access = access
+
+    def unconfined(self) -> FhirRepository:
+        """This repository, seeing every tenant: for a service's own rules, never for
+        answering a caller."""
+        return self if self.access is None else FhirRepository(self.session)
+
+    def _confined(self, query: Any, pk_column: Any = resources.c.pk) -> Any:
+        """`query` restricted to the resources the caller may see."""
+        return query if self.access is None else query.where(visible(pk_column, self.access))
 
     @property
     def dialect(self) -> str:
@@ -60,10 +80,10 @@ class FhirRepository:
         `for_update` locks the row until commit (PostgreSQL; SQLite writers are serial), so
         that a concurrent writer checks its If-Match against the version it will replace.
         """
+        statement = self._confined(sql.CURRENT_FOR_UPDATE if for_update else sql.CURRENT)
         row = (
             await self.session.execute(
-                sql.CURRENT_FOR_UPDATE if for_update else sql.CURRENT,
-                {"resource_type": resource_type, "resource_id": resource_id},
+                statement, {"resource_type": resource_type, "resource_id": resource_id}
             )
         ).first()
         return StoredResource.from_row(row) if row else None
@@ -73,7 +93,7 @@ class FhirRepository:
     ) -> StoredResource | None:
         row = (
             await self.session.execute(
-                sql.VERSION,
+                self._confined(sql.VERSION, resource_versions.c.resource_pk),
                 {
                     "resource_type": resource_type,
                     "resource_id": resource_id,
@@ -87,14 +107,14 @@ class FhirRepository:
         """Which (type, id) pairs name a current, undeleted resource."""
         if not keys:
             return set()
-        rows = await self.session.execute(sql.EXISTING, {"keys": list(keys)})
+        rows = await self.session.execute(self._confined(sql.EXISTING), {"keys": list(keys)})
         return {(r[0], r[1]) for r in rows}
 
     async def by_ids(self, resource_type: str, ids: Sequence[str]) -> list[StoredResource]:
         if not ids:
             return []
         rows = await self.session.execute(
-            sql.BY_IDS, {"resource_type": resource_type, "ids": list(ids)}
+            self._confined(sql.BY_IDS), {"resource_type": resource_type, "ids": list(ids)}
         )
         return [StoredResource.from_row(r) for r in rows]
 
@@ -106,11 +126,15 @@ class FhirRepository:
         resource: dict[str, Any],
         *,
         last_updated: datetime,
+        labels: Collection[str] = (),
     ) -> StoredResource:
-        """Store version 1 of a new resource; `resource` already carries id and meta."""
+        """Store version 1 of a new resource with its access `labels`; `resource` already
+        carries id and meta."""
         content = orjson.dumps(resource).decode()
         if self.dialect == "postgresql":
-            return await self._insert_postgresql(definition, resource, content, last_updated)
+            stored = await self._insert_postgresql(definition, resource, content, last_updated)
+            await self.add_labels(stored.pk, labels)
+            return stored
         pk = (
             await self.session.execute(
                 sql.INSERT_RESOURCE,
@@ -129,6 +153,7 @@ class FhirRepository:
         )
         await self._record_version(stored, "POST")
         await self._write_index(definition, pk, resource)
+        await self.add_labels(pk, labels)
         return stored
 
     async def _insert_postgresql(
@@ -164,8 +189,10 @@ class FhirRepository:
         *,
         last_updated: datetime,
         method: str,
+        labels: Collection[str] | None = None,
     ) -> StoredResource:
-        """Write the next version of `previous` (a delete when `resource` is None)."""
+        """Write the next version of `previous` (a delete when `resource` is None); its
+        access labels become `labels` (unchanged when None)."""
         content = orjson.dumps(resource).decode() if resource is not None else previous.content
         version_id = previous.version_id + 1
         deleted = resource is None
@@ -194,6 +221,11 @@ class FhirRepository:
             await self.session.execute(delete(table).where(table.c.resource_pk == previous.pk))
         if resource is not None:
             await self._write_index(definition, previous.pk, resource)
+        if labels is not None:
+            await self.session.execute(
+                delete(resource_access).where(resource_access.c.resource_pk == previous.pk)
+            )
+            await self.add_labels(previous.pk, labels)
         return stored
 
     async def _record_version(self, stored: StoredResource, method: str) -> None:
@@ -233,17 +265,71 @@ class FhirRepository:
                     row["resource_pk"] = pk
                 await self.session.execute(sql.INSERT_INDEX[table], table_rows)
 
+    # -- access labels and grants -------------------------------------------------------
+
+    async def add_labels(self, pk: int, labels: Collection[str]) -> None:
+        """Give the resource stored at `pk` these access labels too (kept ones stay)."""
+        if not labels:
+            return
+        insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        await self.session.execute(
+            insert(resource_access).on_conflict_do_nothing(),
+            [{"resource_pk": pk, "label": label} for label in sorted(labels)],
+        )
+
+    async def labels(self, pks: Sequence[int]) -> set[str]:
+        """Every access label of the resources stored at `pks`."""
+        if not pks:
+            return set()
+        query = select(resource_access.c.label).where(resource_access.c.resource_pk.in_(pks))
+        return {row[0] for row in await self.session.execute(query.distinct())}
+
+    async def referencing(
+        self, resource_type: str, param: str, target_type: str, target_id: str
+    ) -> list[int]:
+        """The row keys of the `resource_type`s whose reference `param` names the target."""
+        r = search_reference.c
+        query = select(r.resource_pk).where(
+            r.resource_type == resource_type,
+            r.param == param,
+            r.target_type == target_type,
+            r.target_id == target_id,
+        )
+        return [row[0] for row in await self.session.execute(self._confined(query, r.resource_pk))]
+
+    async def set_grants(self, source: str, grants: Collection[tuple[str, str]]) -> None:
+        """What `source` grants is now exactly `grants`, (holder, label) pairs."""
+        await self.session.execute(delete(access_grant).where(access_grant.c.source == source))
+        if grants:
+            await self.session.execute(
+                access_grant.insert(),
+                [{"holder": h, "label": label, "source": source} for h, label in sorted(grants)],
+            )
+
     # -- business identifiers -----------------------------------------------------------
 
     async def identifier_owner(
-        self, resource_type: str, keys: Sequence[tuple[str, str]]
+        self, resource_type: str, keys: Sequence[tuple[str, str]], *, confined: bool = True
     ) -> str | None:
-        """The id of the resource that already holds any of these (system, value) keys."""
+        """The id of the resource that already holds any of these (system, value) keys --
+        among those the caller may see, unless `confined` is False."""
         if not keys:
             return None
+        statement = sql.IDENTIFIER_OWNER
+        if self.access is not None and confined:
+            holder = resources.c
+            statement = statement.where(
+                select(holder.pk)
+                .where(
+                    holder.resource_type == unique_identifier.c.resource_type,
+                    holder.id == unique_identifier.c.resource_id,
+                    visible(holder.pk, self.access),
+                )
+                .exists()
+            )
         row = (
             await self.session.execute(
-                sql.IDENTIFIER_OWNER, {"resource_type": resource_type, "keys": list(keys)}
+                statement, {"resource_type": resource_type, "keys": list(keys)}
             )
         ).first()
         return row[0] if row else None
@@ -276,7 +362,9 @@ class FhirRepository:
                 },
             )
             if result.first() is None:
-                holder = await self.identifier_owner(resource_type, [(system, value)])
+                holder = await self.identifier_owner(
+                    resource_type, [(system, value)], confined=False
+                )
                 await self.release_identifiers(resource_type, resource_id)
                 return holder
         return None
@@ -302,10 +390,12 @@ class FhirRepository:
         order: Ordering,
         token: PageToken | None,
     ) -> list[Row[Any]]:
-        return list(await self.session.execute(page_query(resource_type, request, order, token)))
+        query = self._confined(page_query(resource_type, request, order, token))
+        return list(await self.session.execute(query))
 
     async def count(self, resource_type: str, request: SearchRequest) -> int:
-        return int((await self.session.execute(count_query(resource_type, request))).scalar_one())
+        query = self._confined(count_query(resource_type, request))
+        return int((await self.session.execute(query)).scalar_one())
 
     async def included(
         self, include: Include, source_pks: Sequence[int], served: set[str], limit: int
@@ -340,10 +430,12 @@ class FhirRepository:
             r.target_id.in_(target_ids),
         )
         rows = await self.session.execute(
-            select(*STORED_COLUMNS)
-            .where(resources.c.pk.in_(referencing), resources.c.deleted == false())
-            .order_by(resources.c.pk)
-            .limit(limit)
+            self._confined(
+                select(*STORED_COLUMNS)
+                .where(resources.c.pk.in_(referencing), resources.c.deleted == false())
+                .order_by(resources.c.pk)
+                .limit(limit)
+            )
         )
         return [StoredResource.from_row(row) for row in rows]
 
@@ -366,20 +458,23 @@ class FhirRepository:
         if before_seq is not None:
             clauses.append(v.seq < before_seq)
         rows = await self.session.execute(
-            select(
-                v.seq,
+            self._confined(
+                select(
+                    v.seq,
+                    v.resource_pk,
+                    v.resource_type,
+                    v.id,
+                    v.version_id,
+                    v.last_updated,
+                    v.deleted,
+                    v.content,
+                    v.method,
+                )
+                .where(and_(*clauses))
+                .order_by(v.seq.desc())
+                .limit(count + 1),
                 v.resource_pk,
-                v.resource_type,
-                v.id,
-                v.version_id,
-                v.last_updated,
-                v.deleted,
-                v.content,
-                v.method,
             )
-            .where(and_(*clauses))
-            .order_by(v.seq.desc())
-            .limit(count + 1)
         )
         return [HistoryEntry(r[0], StoredResource.from_row(r[1:8]), r[8]) for r in rows]
 
@@ -393,4 +488,4 @@ class FhirRepository:
             query = query.where(v.id == resource_id)
         if since is not None:
             query = query.where(v.last_updated >= since)
-        return int((await self.session.execute(query)).scalar_one())
+        return int((await self.session.execute(self._confined(query, v.resource_pk))).scalar_one())

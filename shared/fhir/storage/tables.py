@@ -173,6 +173,30 @@ unique_identifier = Table(
     Index(None, "resource_type", "resource_id"),
 )
 
+# Who may see a resource: the access labels its service gave its current version (e.g. the
+# ordering facility "Organization/<id>", the reading radiologist "Practitioner/<id>", the
+# order "order/<id>" it belongs to). A tenant-confined caller sees a resource when it holds
+# one of its labels, directly or through a grant (shared/fhir/access.py).
+resource_access = Table(
+    "resource_access",
+    metadata,
+    _pk_ref(),
+    Column("label", String(255), nullable=False),
+    UniqueConstraint("resource_pk", "label"),
+    Index(None, "label"),
+)
+
+# Labels handed to other holders for as long as a source says so: e.g. the label of an order
+# granted to the radiologist or vendor its read Task is assigned to (source "Task/<id>").
+access_grant = Table(
+    "access_grant",
+    metadata,
+    Column("holder", String(255), primary_key=True),
+    Column("label", String(255), primary_key=True),
+    Column("source", String(255), primary_key=True),
+    Index(None, "source"),
+)
+
 # The columns a `StoredResource` is read from, in its field order.
 STORED_COLUMNS = (
     resources.c.pk,
