@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.assignment.access import (
+    AffiliationAccess,
+    PractitionerAccess,
+    PractitionerRoleAccess,
+    TaskAccess,
+)
 from services.assignment.tasks import CLOSED_STATUSES, read_task_identifiers
 from shared.events.topics import status_changes, topic
 from shared.fhir.outcomes import business_rule
 from shared.fhir.registry import (
     Registry,
     ResourceDefinition,
-    ResourceRules,
     WriteContext,
     date,
     reference,
@@ -20,7 +25,7 @@ from shared.fhir.registry import (
 )
 
 
-class TaskRules(ResourceRules):
+class TaskRules(TaskAccess):
     """A Task names the order it assigns (focus), and a finished read stays finished."""
 
     async def prepare(
@@ -40,6 +45,19 @@ class TaskRules(ResourceRules):
 
 _SP = "http://hl7.org/fhir/SearchParameter/"
 
+
+def owner_or_status_changes(
+    previous: dict[str, Any] | None, current: dict[str, Any] | None
+) -> bool:
+    """Fires for a new Task and whenever its owner or status changes."""
+    if current is None:
+        return False
+    before = previous or {}
+    return before.get("owner") != current.get("owner") or before.get("status") != current.get(
+        "status"
+    )
+
+
 TOPICS = (
     topic(
         "task-created",
@@ -47,6 +65,16 @@ TOPICS = (
         "Task",
         "create",
         description="An order was assigned: a new Task.",
+    ),
+    topic(
+        "task-access-changed",
+        "Task owner or status changed",
+        "Task",
+        "create",
+        "update",
+        description="A Task was made, re-assigned or changed status: who may read its order "
+        "changes with it (intake grants the order to the Task's owner).",
+        fires=owner_or_status_changes,
     ),
     topic(
         "task-status-changed",
@@ -90,6 +118,7 @@ REGISTRY = Registry(
                     definition=_SP + "Practitioner-active",
                 ),
             ),
+            rules=PractitionerAccess(),
             documentation="Radiologists, with their licences as qualifications.",
         ),
         ResourceDefinition(
@@ -135,6 +164,7 @@ REGISTRY = Registry(
                 ),
             ),
             includes=("PractitionerRole:practitioner",),
+            rules=PractitionerRoleAccess(),
             documentation="Reading-group membership and facility privileges.",
         ),
         ResourceDefinition(
@@ -167,6 +197,7 @@ REGISTRY = Registry(
                     definition=_SP + "OrganizationAffiliation-date",
                 ),
             ),
+            rules=AffiliationAccess(),
             documentation="Contracts between client facilities and reading groups or vendors.",
         ),
         ResourceDefinition(

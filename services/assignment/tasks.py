@@ -13,6 +13,7 @@ from typing import Any
 
 from shared.fhir.canonical import CANONICAL_BASE
 from shared.fhir.service import format_instant
+from shared.orders import ordering_facility
 
 READ_TASK_SYSTEM = f"{CANONICAL_BASE}/NamingSystem/read-task"
 BUSINESS_STATUS_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/assignment-status"
@@ -66,6 +67,9 @@ def read_task(
         "authoredOn": format_instant(authored),
         "restriction": {"period": {"end": format_instant(sla_deadline(order))}},
     }
+    facility = ordering_facility(order)
+    if facility:
+        task["requester"] = facility  # the ordering facility follows its orders' reads
     if owner:
         task["owner"] = {"reference": owner}
         task["businessStatus"] = business_status("assigned", "Assigned to a radiologist")

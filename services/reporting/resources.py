@@ -3,7 +3,7 @@ critical-result communications (signing and the critical loop come later)."""
 
 from __future__ import annotations
 
-from services.reporting.rules import DiagnosticReportRules
+from services.reporting.rules import DiagnosticReportRules, ReportAttachedAccess
 from shared.events.topics import status_becomes, topic
 from shared.fhir.registry import Registry, ResourceDefinition, date, reference, token
 
@@ -119,6 +119,7 @@ REGISTRY = Registry(
                     definition=_SP + "Provenance-recorded",
                 ),
             ),
+            rules=ReportAttachedAccess("target"),
             documentation="Report signatures.",
         ),
         ResourceDefinition(
@@ -161,6 +162,7 @@ REGISTRY = Registry(
                     definition=_SP + "Communication-recipient",
                 ),
             ),
+            rules=ReportAttachedAccess("basedOn", "about", "partOf"),
             documentation="Critical-result communications.",
         ),
     ),

@@ -39,8 +39,12 @@ class DiagnosticReportRules(ResourceRules):
             )
         if context.peers is None:
             raise unavailable("Reports cannot be checked against their Task here")
-        owner = await _task_owner(context.peers, order_ids[0])
+        task = await _live_task(context.peers, order_ids[0])
+        owner = _task_owner(task)
         readers = {owner, *await _practitioner_of(context.peers, owner)}
+        context.memo["task"], context.memo["readers"] = task, readers
+        if owner.startswith("Organization/") and owner in context.principal.organizations:
+            return  # a partner vendor's own radiologist reads the vendor's Task
         interpreters = {
             e.get("reference")
             for e in resource.get("resultsInterpreter") or []
@@ -55,6 +59,13 @@ class DiagnosticReportRules(ResourceRules):
         if user is not None and _relative(user) not in readers:
             raise forbidden("Only the radiologist the read is assigned to may write its report")
 
+    async def access_labels(self, resource: dict[str, Any], *, context: WriteContext) -> set[str]:
+        """A report is seen by the ordering facility and by whoever its read is assigned
+        to (the radiologist behind the owning role, or the partner vendor)."""
+        task = context.memo["task"]
+        facility = (task.get("requester") or {}).get("reference")
+        return {_relative(label) for label in (facility, *context.memo["readers"]) if label}
+
 
 def _relative(reference: str) -> str:
     """`Type/id` of a relative, absolute or versioned reference."""
@@ -62,8 +73,28 @@ def _relative(reference: str) -> str:
     return f"{parsed[0]}/{parsed[1]}" if parsed and parsed[0] else reference
 
 
-async def _task_owner(peers: Peers, order_id: str) -> str:
-    """The owner (`PractitionerRole/<id>`) of the order's live read Task."""
+class ReportAttachedAccess(ResourceRules):
+    """Signatures and communications about a report are seen by whoever sees the report."""
+
+    def __init__(self, *paths: str) -> None:
+        self.paths = paths
+
+    async def access_labels(self, resource: dict[str, Any], *, context: WriteContext) -> set[str]:
+        repository = context.repository.unconfined()
+        pks = []
+        for path in self.paths:
+            for element in resource.get(path) or []:
+                report_id = referenced_id(element, "DiagnosticReport")
+                stored = (
+                    await repository.current("DiagnosticReport", report_id) if report_id else None
+                )
+                if stored is not None:
+                    pks.append(stored.pk)
+        return await repository.labels(pks)
+
+
+async def _live_task(peers: Peers, order_id: str) -> dict[str, Any]:
+    """The order's live read Task."""
     tasks = await peers.search(
         "assignment", "Task", {"focus": f"ServiceRequest/{order_id}", "_count": "20"}
     )
@@ -73,7 +104,12 @@ async def _task_owner(peers: Peers, order_id: str) -> str:
             "The order has no read Task to report on (not assigned yet, or cancelled)",
             "DiagnosticReport.basedOn",
         )
-    owner = (live[0].get("owner") or {}).get("reference")
+    return live[0]
+
+
+def _task_owner(task: dict[str, Any]) -> str:
+    """The owner (`PractitionerRole/<id>`, or a vendor's `Organization/<id>`) of a Task."""
+    owner = (task.get("owner") or {}).get("reference")
     if not owner:
         raise business_rule(
             "The order's read is not assigned to a radiologist yet", "DiagnosticReport.basedOn"

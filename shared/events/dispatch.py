@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.events.outbox import OutboxEvent
 from shared.events.subscriptions import read_subscription
 from shared.events.tables import subscription_event, subscription_state
+from shared.fhir.access import owner_access
 from shared.fhir.registry import Registry
 from shared.fhir.search.request import SearchLimits, parse_search
 from shared.fhir.service import now_utc
@@ -114,6 +115,11 @@ class SubscriptionDispatcher:
         stored = await repository.current("Subscription", subscription_id)
         if stored is None or stored.deleted:
             return False
+        owner = owner_access(await repository.labels([stored.pk]))
+        if owner is not None:  # never tell an owner about what it may not read
+            confined = FhirRepository(repository.session, access=owner)
+            if await confined.current(event.resource_type, event.resource_id) is None:
+                return False
         definition = self.registry.get(event.resource_type)
         for text in read_subscription(stored.resource()).filters:
             if definition is None:

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 
 from shared.events.delivery import EndpointPolicy, check_endpoint
 from shared.events.topics import Topic
+from shared.fhir.access import ALL_TENANTS
 from shared.fhir.canonical import CANONICAL_BASE
 from shared.fhir.outcomes import business_rule
 from shared.fhir.registry import ResourceDefinition, ResourceRules, WriteContext, token
@@ -139,6 +140,16 @@ class SubscriptionRules(ResourceRules):
         unchanged = previous is not None and status == previous.get("status")
         if status not in ("requested", "off") and not unchanged:
             resource["status"] = "requested"
+
+    async def access_labels(self, resource: dict[str, Any], *, context: WriteContext) -> set[str]:
+        """A subscription keeps the access of whoever created it (its owner): it is seen,
+        and it notifies, only within what the owner may read (shared/events/dispatch.py)."""
+        repository = context.repository.unconfined()
+        existing = await repository.current("Subscription", resource["id"])
+        if existing is not None:
+            return await repository.labels([existing.pk])
+        keys = context.principal.access_keys
+        return set(keys) if keys is not None else {ALL_TENANTS}
 
     def _check_filters(self, topic: Topic, filters: tuple[str, ...]) -> None:
         definition = self.definitions.get(topic.resource_type)

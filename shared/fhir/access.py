@@ -29,6 +29,10 @@ from shared.fhir.storage.tables import access_grant, resource_access
 AccessKeys = frozenset[str] | None  # None: not confined to a tenant
 
 ORDER_LABEL_PREFIX = "order/"
+# The label of what an owner confined to no tenant made (e.g. a service's subscription):
+# no caller holds it, and it stands for "may read everything" where an owner's access is
+# replayed later (subscription notifications).
+ALL_TENANTS = "*"
 
 
 def order_label(order_id: str) -> str:
@@ -44,6 +48,11 @@ def visible(pk_column: ColumnElement[Any], keys: frozenset[str]) -> ColumnElemen
         resource_access.c.resource_pk == pk_column,
         or_(label.in_(sorted(keys)), label.in_(granted)),
     )
+
+
+def owner_access(labels: set[str]) -> AccessKeys:
+    """The access a resource's owner had, from the labels it gave the resource."""
+    return None if ALL_TENANTS in labels else frozenset(labels)
 
 
 def require_own(keys: AccessKeys, labels: Iterable[str], resource_type: str) -> None:

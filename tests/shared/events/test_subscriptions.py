@@ -103,6 +103,8 @@ async def events_app(make_settings: Callable[..., ServiceSettings]) -> AsyncIter
     settings = make_settings(
         "intake",
         events_enabled=True,
+        # intake subscribes to assignment (not running here): it keeps retrying meanwhile
+        internal_url="http://127.0.0.1:9",
         subscription_allow_http=True,
         subscription_allowed_networks=["127.0.0.0/8"],
     )

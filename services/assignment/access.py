@@ -1,0 +1,76 @@
+"""Who may see assignment's records (shared/fhir/access.py).
+
+A read Task is seen by the ordering facility (its `requester`: the status of its orders'
+reads) and by whoever it is assigned to: the radiologist behind the owning PractitionerRole
+(`Practitioner/<id>`), or the partner vendor owning it (`Organization/<id>`). The roster is
+seen by the radiologist it describes and by the organizations it names (the reading group,
+the facility granting privileges); a contract by both of its parties. Operations (admin)
+sees everything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.fhir.access import relative
+from shared.fhir.registry import ResourceRules, WriteContext
+from shared.fhir.storage.repository import FhirRepository
+
+
+async def owner_label(owner: Any, repository: FhirRepository) -> str | None:
+    """The label of whoever a Task `owner` reference names: the vendor Organization, the
+    Practitioner itself, or the Practitioner behind a PractitionerRole."""
+    organization = relative(owner, "Organization")
+    if organization:
+        return organization
+    practitioner = relative(owner, "Practitioner")
+    if practitioner:
+        return practitioner
+    role = relative(owner, "PractitionerRole")
+    stored = await repository.current("PractitionerRole", role.split("/", 1)[1]) if role else None
+    if stored is None or stored.deleted:
+        return None
+    return relative(stored.resource().get("practitioner"), "Practitioner")
+
+
+class TaskAccess(ResourceRules):
+    """A Task is seen by the ordering facility and by its owner."""
+
+    async def access_labels(self, resource: dict[str, Any], *, context: WriteContext) -> set[str]:
+        labels = set()
+        facility = relative(resource.get("requester"), "Organization")
+        if facility:
+            labels.add(facility)
+        owner = await owner_label(resource.get("owner"), context.repository.unconfined())
+        if owner:
+            labels.add(owner)
+        return labels
+
+
+class PractitionerAccess(ResourceRules):
+    """A radiologist sees their own record."""
+
+    async def access_labels(self, resource: dict[str, Any], *, context: WriteContext) -> set[str]:
+        return {f"Practitioner/{resource['id']}"}
+
+
+class PractitionerRoleAccess(ResourceRules):
+    """A role is seen by its radiologist and by the organization it is held at."""
+
+    async def access_labels(self, resource: dict[str, Any], *, context: WriteContext) -> set[str]:
+        found = (
+            relative(resource.get("practitioner"), "Practitioner"),
+            relative(resource.get("organization"), "Organization"),
+        )
+        return {label for label in found if label}
+
+
+class AffiliationAccess(ResourceRules):
+    """A contract is seen by both of its parties."""
+
+    async def access_labels(self, resource: dict[str, Any], *, context: WriteContext) -> set[str]:
+        found = (
+            relative(resource.get("organization"), "Organization"),
+            relative(resource.get("participatingOrganization"), "Organization"),
+        )
+        return {label for label in found if label}

@@ -1,0 +1,72 @@
+"""What intake listens to: read Tasks being made, re-assigned and closed at assignment.
+
+An order is opened to whoever its read Task is assigned to -- the radiologist behind the
+owning PractitionerRole, or a partner vendor -- by granting them the order's label
+(services/intake/access.py): they then see the order, its studies and its patient. The
+grant follows the Task: a re-assignment moves it, a cancelled, rejected or failed read
+withdraws it; a completed read keeps it (addenda are written later). Each event replaces
+what the Task granted before, so redelivery and reordering within one Task are harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from shared.events.consumer import ConsumerContext, Consumption
+from shared.events.received import ReceivedEvent
+from shared.events.topics import TOPIC_BASE
+from shared.fhir.access import order_label, relative
+from shared.fhir.references import referenced_id
+from shared.peers import Peers
+
+log = logging.getLogger("teleradiology.intake")
+
+# Reads whose order is no longer open to the Task's owner.
+_WITHDRAWN = frozenset({"cancelled", "rejected", "failed", "entered-in-error"})
+
+
+async def grant_order_to_owner(event: ReceivedEvent, context: ConsumerContext) -> None:
+    """Open the Task's order to its owner, or withdraw it, as the Task now says."""
+    task = event.resource
+    if task is None:
+        return
+    order_id = referenced_id(task.get("focus"), "ServiceRequest")
+    holder = await _owner_label(task.get("owner"), context)
+    grants = set()
+    if order_id and holder and task.get("status") not in _WITHDRAWN:
+        grants.add((holder, order_label(order_id)))
+    await context.fhir.repository.set_grants(f"Task/{task['id']}", grants)
+    log.info("order access follows its task", extra={"task": task["id"], "grants": len(grants)})
+
+
+async def _owner_label(owner: object, context: ConsumerContext) -> str | None:
+    """Who a Task's owner is, as an access label: a vendor's Organization, or the
+    Practitioner behind a PractitionerRole (asked of assignment, which keeps the roster)."""
+    direct = relative(owner, "Organization") or relative(owner, "Practitioner")
+    if direct:
+        return direct
+    role = relative(owner, "PractitionerRole")
+    if role is None:
+        return None
+    found = await context.peers.read("assignment", role)
+    return relative((found or {}).get("practitioner"), "Practitioner")
+
+
+def assigned_tasks(peers: Peers) -> AsyncIterator[dict[str, Any]]:
+    """Every read Task (the backlog of task-access-changed: Tasks made before intake
+    subscribed still open their orders)."""
+    return peers.search_all("assignment", "Task", {"_count": "200"})
+
+
+CONSUMPTIONS = (
+    Consumption(
+        name="task-access-changed",
+        publisher="assignment",
+        topic=f"{TOPIC_BASE}/task-access-changed",
+        handler=grant_order_to_owner,
+        description="intake: open each order to whoever its read Task is assigned to",
+        backlog=assigned_tasks,
+    ),
+)
