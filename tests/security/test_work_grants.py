@@ -1,0 +1,141 @@
+"""Partner vendors and radiologists see an order -- with its studies and patient -- only
+while its read Task is assigned to them, and can change none of it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any, cast
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.intake.consumers import CONSUMPTIONS, grant_order_to_owner
+from shared.events.consumer import ConsumerContext, service_principal
+from shared.events.received import ReceivedEvent
+from shared.fhir.search.request import SearchLimits
+from shared.fhir.service import FhirService
+from shared.peers import Peers
+from shared.settings import ServiceSettings
+from tests.fixtures import client_for, running_app
+from tests.security.test_facility_isolation import Facility, _facility, _ids
+from tests.support.rest import searchset
+from tests.support.tenants import as_caller, partner_vendor, radiologist
+
+pytestmark = pytest.mark.asyncio
+
+VENDOR = "Organization/vendor-nightwatch"
+OTHER_VENDOR = "Organization/vendor-daybreak"
+
+
+class FakeAssignment:
+    """assignment's roster as intake asks for it: which Practitioner holds a role."""
+
+    async def read(self, service: str, reference: str) -> dict[str, Any] | None:
+        assert service == "assignment"
+        role_id = reference.split("/", 1)[1]
+        return {
+            "resourceType": "PractitionerRole",
+            "practitioner": {"reference": f"Practitioner/{role_id}-md"},
+        }
+
+
+async def _task_changed(app: FastAPI, task: dict[str, Any]) -> None:
+    """Deliver a task-access-changed event for `task` to intake's handler."""
+    event = ReceivedEvent(
+        subscription="http://assignment.test/fhir/Subscription/s-1",
+        topic=CONSUMPTIONS[0].topic,
+        number=1,
+        focus=f"http://assignment.test/fhir/Task/{task['id']}",
+        resource=task,
+        traceparent=None,
+    )
+    settings: ServiceSettings = app.state.settings
+    async with app.state.database.transaction() as session:
+        fhir = FhirService(
+            session=session,
+            registry=app.state.registry,
+            principal=service_principal(settings),
+            limits=SearchLimits(settings.search_default_count, settings.search_max_count),
+            base_url=settings.public_fhir_base,
+        )
+        peers = cast(Peers, FakeAssignment())
+        await grant_order_to_owner(event, ConsumerContext(session, fhir, peers, settings))
+
+
+def _task(
+    order: str, owner: str, status: str = "requested", task_id: str = "t-1"
+) -> dict[str, Any]:
+    return {
+        "resourceType": "Task",
+        "id": task_id,
+        "status": status,
+        "focus": {"reference": order},
+        "owner": {"reference": owner},
+    }
+
+
+@pytest.fixture
+async def intake(make_settings: Callable[..., ServiceSettings]) -> AsyncIterator[FastAPI]:
+    async with running_app("intake", make_settings("intake")) as app:
+        yield app
+
+
+@pytest.fixture
+async def two(intake: FastAPI) -> AsyncIterator[tuple[Facility, Facility]]:
+    async with client_for(intake) as admin:
+        a = await _facility(intake, admin, "1003000126", "Alder")
+        b = await _facility(intake, admin, "1013000133", "Birch")
+    yield a, b
+    await a.client.aclose()
+    await b.client.aclose()
+
+
+async def _visible(client: httpx.AsyncClient, *references: str) -> set[str]:
+    return {ref for ref in references if (await client.get(f"/{ref}")).status_code == 200}
+
+
+async def test_a_vendor_sees_the_order_study_and_patient_of_its_task_only_while_assigned(
+    intake: FastAPI, two: tuple[Facility, Facility]
+) -> None:
+    a, b = two
+    async with as_caller(intake, partner_vendor(VENDOR)) as vendor:
+        everything = (a.order, a.patient, a.study, b.order, b.patient, b.study)
+        assert await _visible(vendor, *everything) == set()
+        await _task_changed(intake, _task(a.order, VENDOR))
+        assert await _visible(vendor, *everything) == {a.order, a.patient, a.study}
+        assert _ids(searchset(await vendor.get("/Patient"))) == {a.patient}
+        assert (await vendor.get(f"/{a.organization}")).status_code == 404
+        await _task_changed(intake, _task(a.order, VENDOR, status="cancelled"))
+        assert await _visible(vendor, *everything) == set()
+
+
+async def test_a_reassigned_read_moves_the_order_from_one_radiologist_to_the_next(
+    intake: FastAPI, two: tuple[Facility, Facility]
+) -> None:
+    a, _ = two
+    first = radiologist("Practitioner/role-1-md")
+    second = radiologist("Practitioner/role-2-md")
+    async with as_caller(intake, first) as one, as_caller(intake, second) as two_md:
+        await _task_changed(intake, _task(a.order, "PractitionerRole/role-1"))
+        assert await _visible(one, a.order, a.patient) == {a.order, a.patient}
+        assert await _visible(two_md, a.order) == set()
+        await _task_changed(intake, _task(a.order, "PractitionerRole/role-2"))
+        assert await _visible(one, a.order, a.patient) == set()
+        assert await _visible(two_md, a.order, a.patient) == {a.order, a.patient}
+
+
+async def test_a_vendor_given_an_order_still_cannot_change_it_or_another_vendor_see_it(
+    intake: FastAPI, two: tuple[Facility, Facility]
+) -> None:
+    a, _ = two
+    await _task_changed(intake, _task(a.order, VENDOR))
+    async with (
+        as_caller(intake, partner_vendor(VENDOR)) as vendor,
+        as_caller(intake, partner_vendor(OTHER_VENDOR)) as other,
+    ):
+        stored = (await vendor.get(f"/{a.order}")).json()
+        changed = await vendor.put(f"/{a.order}", json={**stored, "status": "revoked"})
+        assert changed.status_code == 422
+        assert (await a.client.get(f"/{a.order}")).json()["status"] == "active"
+        assert (await other.get(f"/{a.order}")).status_code == 404

@@ -1,0 +1,56 @@
+"""The callers of the hostile suite: facility EHRs, partner vendors, radiologists.
+
+`as_caller(app, principal)` is an HTTP client of `app` authenticated as `principal` with a
+bearer token carrying exactly that principal's role, organizations, user and scopes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from shared.auth import Principal
+from tests.fixtures import client_for
+from tests.support.tokens import bearer_token, install
+
+ALL_SCOPES = frozenset({"system/*.cruds"})
+
+
+def facility_ehr(organization: str, name: str = "ehr") -> Principal:
+    """A facility's EHR client, registered for everything its tenant allows."""
+    return Principal(
+        client_id=f"{name}-{organization.rsplit('/', 1)[-1][:8]}",
+        scopes=ALL_SCOPES,
+        role="facility",
+        organizations=frozenset({organization}),
+    )
+
+
+def partner_vendor(organization: str) -> Principal:
+    """A partner reading group's client."""
+    return Principal(
+        client_id=f"vendor-{organization.rsplit('/', 1)[-1][:8]}",
+        scopes=ALL_SCOPES,
+        role="vendor",
+        organizations=frozenset({organization}),
+    )
+
+
+def radiologist(practitioner: str) -> Principal:
+    """A radiologist signed in through the identity provider (fhirUser = Practitioner)."""
+    return Principal(
+        client_id="reading-app",
+        scopes=frozenset({"user/*.cruds"}),
+        role="radiologist",
+        fhir_user=practitioner,
+        user=f"idp|{practitioner.rsplit('/', 1)[-1]}",
+    )
+
+
+def as_caller(app: FastAPI, principal: Principal, **settings: Any) -> httpx.AsyncClient:
+    """A client of `app` presenting a token for `principal`."""
+    install(app)
+    token = bearer_token(app.state.settings, principal, **settings)
+    return client_for(app, headers={"Authorization": f"Bearer {token}"})
