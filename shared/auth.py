@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 from fastapi import Depends, Request
 
 from shared.fhir.outcomes import forbidden, unauthorized
+from shared.roles import within_ceiling
 from shared.settings import DEV_TOKEN_DEFAULT
 
 Interaction = Literal["c", "r", "u", "d", "s"]
@@ -86,7 +87,11 @@ class Principal:
         return False
 
     def require(self, resource_type: str, interaction: Interaction) -> None:
-        if not self.allows(resource_type, interaction):
+        """403 unless both a granted scope and the role's ceiling allow the interaction."""
+        if not (
+            within_ceiling(self.role, resource_type, interaction)
+            and self.allows(resource_type, interaction)
+        ):
             raise forbidden(f"The granted scopes do not allow this interaction on {resource_type}")
 
 

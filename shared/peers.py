@@ -46,6 +46,17 @@ class Peers:
             return None
         return self._json(response, reference)
 
+    async def readable_by(self, service: str, reference: str, authorization: str) -> bool:
+        """Whether the caller presenting `authorization` may read `reference` at `service`
+        (asked with the caller's own credential, so `service`'s tenant rules decide)."""
+        response = await self._send(
+            "GET", f"{self.base(service)}/{reference}", headers={"Authorization": authorization}
+        )
+        if response.status_code in (401, 403, 404, 410):
+            return False
+        self._json(response, reference)
+        return True
+
     async def search(
         self, service: str, resource_type: str, params: dict[str, str]
     ) -> list[dict[str, Any]]:

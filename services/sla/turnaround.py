@@ -75,10 +75,15 @@ def turnaround_router() -> APIRouter:
         order_id = referenced_id({"reference": order}, "ServiceRequest")
         if order_id is None:
             raise bad_request("order must name a ServiceRequest, e.g. ServiceRequest/<id>", "order")
+        unknown = not_found(f"No timeline is known for ServiceRequest/{order_id}")
+        if principal.access_keys is not None and not await request.app.state.peers.readable_by(
+            "intake", f"ServiceRequest/{order_id}", request.headers["authorization"]
+        ):
+            raise unknown  # another tenant's order reads like an unknown one
         async with request.app.state.database.transaction() as session:
             found = await timeline(session, order_id)
         if found is None:
-            raise not_found(f"No timeline is known for ServiceRequest/{order_id}")
+            raise unknown
         return respond(request, turnaround_parameters(found))
 
     return router

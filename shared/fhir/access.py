@@ -17,13 +17,16 @@ own keys, so it can never place data in another tenant (`require_own`).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement, exists, or_, select
 
 from shared.fhir.outcomes import business_rule
 from shared.fhir.references import referenced_id
 from shared.fhir.search.reference import parse
+from shared.fhir.storage.records import StoredResource
 from shared.fhir.storage.tables import access_grant, resource_access
 
 AccessKeys = frozenset[str] | None  # None: not confined to a tenant
@@ -79,3 +82,34 @@ def reference_labels(*references: Any) -> set[str]:
         if parsed and parsed[0]:
             labels.add(f"{parsed[0]}/{parsed[1]}")
     return labels
+
+
+# Minimum necessary (HIPAA): what a reader of a study -- a partner vendor or a radiologist,
+# who see a patient only through the orders assigned to them -- is shown of a patient: who
+# they are, to match the images, and nothing of their address, contacts or relations.
+MINIMUM_NECESSARY: dict[str, frozenset[str]] = {
+    "Patient": frozenset(
+        {"resourceType", "id", "meta", "identifier", "name", "gender", "birthDate", "active"}
+    ),
+}
+READER_ROLES = frozenset({"vendor", "radiologist"})
+REDACTED = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "REDACTED",
+    "display": "redacted",
+}
+
+
+def presented(stored: StoredResource, role: str) -> StoredResource:
+    """`stored` as a caller in `role` is shown it: cut to the minimum necessary for readers."""
+    kept = MINIMUM_NECESSARY.get(stored.resource_type)
+    if kept is None or role not in READER_ROLES or stored.content is None:
+        return stored
+    resource = stored.resource()
+    if set(resource) <= kept:
+        return stored
+    shown = {key: value for key, value in resource.items() if key in kept}
+    meta = dict(shown.get("meta") or {})
+    meta["security"] = [*(meta.get("security") or []), REDACTED]
+    shown["meta"] = meta
+    return replace(stored, content=orjson.dumps(shown).decode())

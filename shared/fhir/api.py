@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -133,9 +134,12 @@ async def _history(
             resource_type, resource_id
         ):
             raise not_found(f"{resource_type}/{resource_id} is not known")
-        entries = await fhir.repository.history(
-            resource_type, resource_id, since=since, before_seq=before_seq, count=count
-        )
+        entries = [
+            replace(entry, stored=fhir.presented(entry.stored))
+            for entry in await fhir.repository.history(
+                resource_type, resource_id, since=since, before_seq=before_seq, count=count
+            )
+        ]
         total = (
             None
             if before_seq

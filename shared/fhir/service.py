@@ -16,7 +16,7 @@ from uuid import uuid4
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
-from shared.fhir.access import require_own
+from shared.fhir.access import presented, require_own
 from shared.fhir.outcomes import (
     bad_request,
     business_rule,
@@ -102,7 +102,11 @@ class FhirService:
             raise not_found(f"{resource_type}/{resource_id} is not known")
         if stored.deleted:
             raise gone(f"{resource_type}/{resource_id} was deleted")
-        return stored
+        return self.presented(stored)
+
+    def presented(self, stored: StoredResource) -> StoredResource:
+        """`stored` as this caller is shown it (shared/fhir/access.py: minimum necessary)."""
+        return presented(stored, self.principal.role)
 
     async def vread(self, resource_type: str, resource_id: str, version: str) -> StoredResource:
         """One version; 404 if unknown, 410 if that version is a deletion."""
@@ -117,7 +121,7 @@ class FhirService:
             raise not_found(f"{resource_type}/{resource_id} has no version {version}")
         if stored.deleted:
             raise gone(f"Version {version} of {resource_type}/{resource_id} is a deletion")
-        return stored
+        return self.presented(stored)
 
     async def search(
         self,
@@ -133,13 +137,16 @@ class FhirService:
         request = parse_search(definition, items, limits=self.limits, lenient=lenient)
         for include in request.includes + request.revincludes:
             self.principal.require(include.source_type, "s")
-        return await run_search(
+        result = await run_search(
             self.repository,
             resource_type,
             request,
             served=set(self.registry.types),
             include_max=include_max,
         )
+        result.matches = [self.presented(stored) for stored in result.matches]
+        result.included = [self.presented(stored) for stored in result.included]
+        return result
 
     async def match_ids(self, resource_type: str, query: str) -> list[StoredResource]:
         """Resources matching a conditional-interaction query string (at most two)."""

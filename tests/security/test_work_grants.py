@@ -136,6 +136,31 @@ async def test_a_vendor_given_an_order_still_cannot_change_it_or_another_vendor_
     ):
         stored = (await vendor.get(f"/{a.order}")).json()
         changed = await vendor.put(f"/{a.order}", json={**stored, "status": "revoked"})
-        assert changed.status_code == 422
+        assert changed.status_code == 403  # the role ceiling: readers never edit orders
         assert (await a.client.get(f"/{a.order}")).json()["status"] == "active"
         assert (await other.get(f"/{a.order}")).status_code == 404
+
+
+async def test_readers_see_only_the_minimum_necessary_of_a_patient(
+    intake: FastAPI, two: tuple[Facility, Facility]
+) -> None:
+    a, _ = two
+    full = (await a.client.get(f"/{a.patient}")).json()
+    full_with_contacts = {
+        **full,
+        "telecom": [{"system": "phone", "value": "555-0100"}],
+        "address": [{"line": ["1 Elm St"], "state": "TX"}],
+    }
+    assert (await a.client.put(f"/{a.patient}", json=full_with_contacts)).status_code == 200
+    await _task_changed(intake, _task(a.order, VENDOR))
+    async with as_caller(intake, partner_vendor(VENDOR)) as vendor:
+        for shown in (
+            (await vendor.get(f"/{a.patient}")).json(),
+            searchset(await vendor.get("/Patient"))["entry"][0]["resource"],
+            (await vendor.get(f"/{a.patient}/_history")).json()["entry"][0]["resource"],
+        ):
+            assert "telecom" not in shown and "address" not in shown
+            assert shown["name"] == full["name"] and shown["birthDate"] == full["birthDate"]
+            assert {"code": "REDACTED"}.items() <= shown["meta"]["security"][-1].items()
+    facility_view = (await a.client.get(f"/{a.patient}")).json()
+    assert facility_view["telecom"] and facility_view["address"]
