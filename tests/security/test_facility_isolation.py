@@ -262,3 +262,28 @@ async def test_a_patient_without_a_managing_facility_belongs_to_the_writing_faci
     stored = await create(a.client, patient(identifier=[{"system": "urn:t", "value": "U-1"}]))
     assert (await a.client.get(f"/Patient/{stored['id']}")).status_code == 200
     assert (await b.client.get(f"/Patient/{stored['id']}")).status_code == 404
+
+
+async def test_chained_and_has_parameters_are_refused_not_answered(
+    two: tuple[Facility, Facility],
+) -> None:
+    a, _ = two
+    for query in (
+        "subject.name=Birch",
+        "subject:Patient.name=Birch",
+        "_has:ServiceRequest:subject:status=active",
+    ):
+        resource_type = "Patient" if query.startswith("_has") else "ServiceRequest"
+        assert_outcome(await a.client.get(f"/{resource_type}?{query}"), 400)
+
+
+async def test_another_facilitys_identifier_clashes_without_showing_its_holder(
+    two: tuple[Facility, Facility],
+) -> None:
+    a, b = two
+    clash = await a.client.post(
+        "/ServiceRequest", json=order(a.patient, a.organization, accession_number="ACC-Birch")
+    )
+    outcome = assert_outcome(clash, 409)
+    assert b.order.split("/")[1] not in clash.text
+    assert "Birch" not in str(outcome["issue"][0].get("diagnostics"))
