@@ -16,13 +16,14 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from services.sla.tables import sla_metadata
 from shared.events import tables as _outbox_tables  # noqa: F401
 from shared.fhir.storage.tables import metadata
+from shared.smart import replay as _replay_table  # noqa: F401
 
 # Each service: the tables it declares beside the shared store, and its head revision.
 SCHEMAS: dict[str, tuple[list[MetaData], str]] = {
-    "intake": ([metadata], "0004"),
-    "assignment": ([metadata], "0004"),
-    "reporting": ([metadata], "0004"),
-    "sla": ([metadata, sla_metadata], "sla_0001"),
+    "intake": ([metadata], "0005"),
+    "assignment": ([metadata], "0005"),
+    "reporting": ([metadata], "0005"),
+    "sla": ([metadata, sla_metadata], "sla_0002"),
 }
 
 

@@ -1,0 +1,18 @@
+"""SMART Backend Services and OpenID Connect user tokens (docs/security.md, "Authentication").
+
+- keys.py: JSON Web Keys -- the platform's signing key, key sets, thumbprints;
+- development.py: the committed development-only keys, refused elsewhere;
+- jwks.py: key sets fetched from a URL (a client's `jwks_uri`, the identity provider's);
+- scopes.py: SMART v2 scopes and how a request is narrowed to a registration;
+- clients.py: the registered backend-services clients (AUTH_CLIENTS_FILE);
+- assertions.py: the checks of a client's signed assertion (private_key_jwt);
+- replay.py: assertion ids already used, refused across replicas;
+- tokens.py: the platform's access tokens, issued and verified;
+- oidc.py: user tokens of the external OpenID Connect provider;
+- authenticator.py: a bearer token to a Principal, fast, for every request;
+- grants.py: the token endpoint's work (POST /auth/token), without HTTP;
+- endpoints.py: the token endpoint and the discovery documents.
+
+Nothing is re-exported here: shared/settings.py imports keys.py, which must not pull in
+the web layer.
+"""
