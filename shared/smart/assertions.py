@@ -10,7 +10,6 @@ minutes ahead, `jti` unique (replays are refused by replay.py). Any failure is
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,11 +21,10 @@ import jwt
 from shared.smart.clients import RegisteredClient
 from shared.smart.errors import invalid_client
 from shared.smart.jwks import JwksUnavailable
-from shared.smart.keys import PLATFORM_ALGORITHMS, KeyRejected, SigningKey
+from shared.smart.keys import PLATFORM_ALGORITHMS, KeyRejected
 from shared.smart.replay import MAX_JTI_LENGTH
 from shared.smart.tokens import CLOCK_SKEW_SECONDS
 
-ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION_LIFETIME_SECONDS = 300
 _REQUIRED = ["iss", "sub", "aud", "exp", "jti"]
 
@@ -120,19 +118,3 @@ async def verify_client_assertion(
     if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_LENGTH:
         raise invalid_client(f"The assertion's jti must be a string of 1 to {MAX_JTI_LENGTH}")
     return VerifiedAssertion(client, jti, datetime.fromtimestamp(expires, UTC))
-
-
-def sign_client_assertion(
-    key: SigningKey, client_id: str, token_url: str, *, now: float, lifetime_seconds: int = 120
-) -> str:
-    """A client's assertion for the token endpoint at `token_url` (the client side: the
-    development token script and the tests)."""
-    claims = {
-        "iss": client_id,
-        "sub": client_id,
-        "aud": token_url,
-        "exp": int(now) + lifetime_seconds,
-        "iat": int(now),
-        "jti": uuid.uuid4().hex,
-    }
-    return key.sign(claims)

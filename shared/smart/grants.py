@@ -21,7 +21,8 @@ from fastapi import Request
 
 from shared.auth import Principal
 from shared.settings import ServiceSettings
-from shared.smart.assertions import ASSERTION_TYPE, VerifiedAssertion, verify_client_assertion
+from shared.smart.assertions import VerifiedAssertion, verify_client_assertion
+from shared.smart.client_assertion import ASSERTION_TYPE
 from shared.smart.clients import RegisteredClient, load_clients
 from shared.smart.config import clients_file, platform_signing_key
 from shared.smart.errors import (

@@ -21,7 +21,7 @@ import httpx
 import jwt
 from fastapi import FastAPI
 
-from shared.smart.assertions import ASSERTION_TYPE
+from shared.smart.client_assertion import ASSERTION_TYPE
 from shared.smart.keys import SigningKey
 from tests.support.tokens import new_key
 
