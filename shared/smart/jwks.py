@@ -37,12 +37,14 @@ class RemoteJwks:
         *,
         algorithms: Iterable[str],
         ttl_seconds: float,
-        refetch_seconds: float = UNKNOWN_KID_REFETCH_SECONDS,
+        refetch_seconds: float | None = None,
     ) -> None:
         self.url = url
         self.algorithms = frozenset(algorithms)
         self.ttl_seconds = ttl_seconds
-        self.refetch_seconds = refetch_seconds
+        self.refetch_seconds = (
+            UNKNOWN_KID_REFETCH_SECONDS if refetch_seconds is None else refetch_seconds
+        )
         self._keys: KeySet | None = None
         self._attempted_at: float | None = None  # the last fetch, successful or not
         self._lock = asyncio.Lock()

@@ -76,15 +76,20 @@ def parse_all(scopes: Iterable[str]) -> list[Scope]:
 
 
 def narrow(requested: Iterable[str], registered: Iterable[str]) -> frozenset[str]:
-    """The requested scopes as far as the registered ones allow, without redundant ones."""
+    """The requested scopes as far as the registered ones allow: one scope per context and
+    type, none another one covers."""
     limits = parse_all(registered)
-    granted = {
-        part
-        for scope in parse_all(requested)
-        for limit in limits
-        if (part := scope.within(limit)) is not None
-    }
-    kept = {s for s in granted if not any(o != s and o.covers(s) for o in granted)}
+    actions: dict[tuple[str, str], set[str]] = {}
+    for scope in parse_all(requested):
+        for limit in limits:
+            part = scope.within(limit)
+            if part is not None:
+                actions.setdefault((part.context, part.resource_type), set()).update(part.actions)
+    granted = [
+        Scope(context, resource_type, "".join(a for a in ACTIONS if a in allowed))
+        for (context, resource_type), allowed in actions.items()
+    ]
+    kept = [s for s in granted if not any(o != s and o.covers(s) for o in granted)]
     return frozenset(str(scope) for scope in kept)
 
 

@@ -18,6 +18,9 @@ issuer and audience for the settings given (PUBLIC_BASE_URL; `http://localhost` 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import Iterable
@@ -103,3 +106,40 @@ def issue_token(
 def bearer(principal: Principal | None = None, **fields: Any) -> dict[str, str]:
     """The Authorization header of `issue_token(principal, **fields)`."""
     return {"Authorization": f"Bearer {issue_token(principal, **fields)}"}
+
+
+# -- forgeries: what an attacker sends ---------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _segments(header: dict[str, Any], claims: dict[str, Any]) -> str:
+    return f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+
+
+def unsigned_jwt(header: dict[str, Any], claims: dict[str, Any]) -> str:
+    """A JWT without signature (`alg: none` in `header`, or anything else claimed)."""
+    return f"{_segments(header, claims)}."
+
+
+def public_key_as_hmac_secret(key: SigningKey, claims: dict[str, Any], algorithm: str) -> str:
+    """`claims` "signed" with HMAC (`algorithm` HS256/384/512) using `key`'s public key PEM
+    as the secret: what a verifier that lets the token choose its algorithm would accept."""
+    secret = key.private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    signing_input = _segments({"alg": algorithm, "typ": "JWT", "kid": key.kid}, claims)
+    digest = getattr(hashlib, f"sha{algorithm[2:]}")
+    signature = hmac.new(secret, signing_input.encode(), digest).digest()
+    return f"{signing_input}.{_b64(signature)}"
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    """The claims of a JWT, unverified (to forge a variant of a real one)."""
+    payload = token.split(".")[1]
+    decoded: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return decoded

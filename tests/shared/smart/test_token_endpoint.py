@@ -5,10 +5,6 @@ enforced, each answered as an OAuth 2.0 error (JSON, never an OperationOutcome).
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
-import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -18,7 +14,6 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 from fastapi import FastAPI
 
 from services.intake.codes import NPI_SYSTEM
@@ -26,7 +21,13 @@ from shared.settings import ServiceSettings
 from tests.fixtures import client_for, running_app
 from tests.support.clients import TestClient, origin_client, registry_file, token_form
 from tests.support.rest import create
-from tests.support.tokens import TEST_SIGNING_KEY, new_key
+from tests.support.tokens import (
+    TEST_SIGNING_KEY,
+    claims_of,
+    new_key,
+    public_key_as_hmac_secret,
+    unsigned_jwt,
+)
 
 ES = TestClient.new("es-client", kind="ec", role="admin", scopes=["system/Organization.cruds"])
 RS = TestClient.new(
@@ -174,30 +175,8 @@ async def test_asking_only_for_what_the_registration_lacks_is_invalid_scope(
 # -- the assertion's rules ----------------------------------------------------------------
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def unsigned(header: dict[str, Any], claims: dict[str, Any]) -> str:
-    """An `alg: none` JWT: header and claims, no signature."""
-    return f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}."
-
-
-def hmac_with_public_key(client: TestClient) -> str:
-    """HS384 signed with the client's own public key (PEM) as the secret: the classic
-    confusion of a verifier that lets the token pick the algorithm."""
-    secret = client.key.private_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    claims = jwt.decode(client.assertion(), options={"verify_signature": False})
-    header = {"alg": "HS384", "typ": "JWT", "kid": client.key.kid}
-    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
-    signature = hmac.new(secret, signing_input.encode(), hashlib.sha384).digest()
-    return f"{signing_input}.{_b64(signature)}"
-
-
 def _claims(client: TestClient) -> dict[str, Any]:
-    return dict(jwt.decode(client.assertion(), options={"verify_signature": False}))
+    return claims_of(client.assertion())
 
 
 OTHER = TestClient.new("not-registered")
@@ -218,16 +197,19 @@ REFUSED: dict[str, tuple[Callable[[], str], str]] = {
     ),
     "jti missing": (lambda: ES.assertion(jti=None), "lacks its jti"),
     "alg none": (
-        lambda: unsigned({"alg": "none", "kid": ES.key.kid}, _claims(ES)),
+        lambda: unsigned_jwt({"alg": "none", "kid": ES.key.kid}, _claims(ES)),
         "RS384 or ES384",
     ),
-    "HS384 with the public key": (lambda: hmac_with_public_key(ES), "RS384 or ES384"),
+    "HS384 with the public key": (
+        lambda: public_key_as_hmac_secret(ES.key, _claims(ES), "HS384"),
+        "RS384 or ES384",
+    ),
     "RS256 is not RS384": (lambda: RS.assertion(algorithm="RS256"), "RS384 or ES384"),
     "unknown kid": (
         lambda: ES.assertion(headers={"kid": "no-such-key"}),
         "no registered key has this kid",
     ),
-    "no kid": (lambda: unsigned({"alg": "ES384"}, _claims(ES)), "must name its key"),
+    "no kid": (lambda: unsigned_jwt({"alg": "ES384"}, _claims(ES)), "must name its key"),
     "kid of another client": (
         lambda: ES.assertion(key=RS.key),
         "no registered key has this kid",
