@@ -1,5 +1,5 @@
 """Print the public JWKS of a PEM private key: the AUTH_VERIFY_JWKS of a platform signing
-key, or the `jwks` of a client registration (docs/security.md).
+key, or the `jwks` of a client registration (docs/authentication.md).
 
     python scripts/auth_jwks.py platform-key.pem            # or the PEM on stdin
     python scripts/auth_jwks.py new.pem old-public.json     # a rotation: the new key first

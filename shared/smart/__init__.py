@@ -1,4 +1,4 @@
-"""SMART Backend Services and OpenID Connect user tokens (docs/security.md, "Authentication").
+"""SMART Backend Services and OpenID Connect user tokens (docs/authentication.md).
 
 - keys.py: JSON Web Keys -- the platform's signing key, key sets, thumbprints;
 - development.py: the committed development-only keys, refused elsewhere;

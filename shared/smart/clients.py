@@ -5,7 +5,7 @@ Principal), the organizations it acts for and, for a user-like client, its fhirU
 both either literal (`Organization/<id>`) or conditional by identifier
 (`Organization?identifier=<system>|<value>`), resolved when a token is issued since ids
 are assigned by the server -- the most scopes it may be granted, and its public keys:
-inline (`jwks`) or published (`jwks_uri`). See docs/security.md for an example.
+inline (`jwks`) or published (`jwks_uri`). See docs/authentication.md for an example.
 """
 
 from __future__ import annotations
