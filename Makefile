@@ -28,12 +28,12 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev
 LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet \
               --custom-compile-command "make lock"
 
-.PHONY: help install run test lint fmt migrate bench bench-events k8s lock check-lock clean
+.PHONY: help install run token test lint fmt migrate bench bench-events k8s lock check-lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target> [VAR=value]\n\nTargets:\n"} \
 	     /^[a-zA-Z0-9_.-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@printf '\nVariables: PYTEST_ARGS (extra pytest args), DATABASE_URL (migrate), K8S_VERSION (k8s),\n           BENCH_ARGS (e.g. BENCH_ARGS="--duration 20 --concurrency 64"; see docs/benchmarks.md)\n'
+	@printf '\nVariables: PYTEST_ARGS (extra pytest args), DATABASE_URL (migrate), K8S_VERSION (k8s), CLIENT (token),\n           BENCH_ARGS (e.g. BENCH_ARGS="--duration 20 --concurrency 64"; see docs/benchmarks.md)\n'
 
 install: $(STAMP) ## Create .venv (Python 3.11) and install the locked runtime+dev dependencies
 
@@ -59,6 +59,9 @@ check-lock: $(STAMP) ## Verify the lock files still satisfy pyproject.toml
 
 run: $(STAMP) ## Migrate the local SQLite DBs, seed the demo and start all services (FHIR base http://127.0.0.1:8080/fhir)
 	"$(PY)" scripts/run_local.py
+
+token: $(STAMP) ## Print a bearer token for a development client of `make run` (CLIENT=<name>; without it, list them)
+	@"$(PY)" scripts/dev_token.py $(CLIENT)
 
 test: $(STAMP) ## Run the test suite (extra args: make test PYTEST_ARGS='-k intake -x')
 	"$(BIN)/pytest" -q $(PYTEST_ARGS)

@@ -132,7 +132,6 @@ def _count(fhir: httpx.Client, resource_type: str, params: dict[str, str]) -> in
 
 def banner(platform: LocalPlatform, demo: Demo) -> str:
     base = f"{platform.public_base_url}/fhir"
-    auth = f"-H 'Authorization: Bearer {dev_token(platform)}'"
     own = "\n".join(f"  {service:<11} {platform.fhir_base(service)}" for service in SERVICES)
     order = demo.example_order or "ServiceRequest/<id>"
     return (
@@ -140,11 +139,16 @@ def banner(platform: LocalPlatform, demo: Demo) -> str:
         f"Behind it, each service on its own port (OpenAPI at .../fhir/docs):\n{own}\n\n"
         f"Demo: {demo.orders} orders, {demo.read_tasks} read Tasks "
         f"({demo.unassigned} unassigned){_missing_tasks(demo)}\n\n"
-        f"Try:\n  curl {base}/metadata\n"
-        f"  curl {auth} '{base}/ServiceRequest?priority=stat&_include=ServiceRequest:patient'\n"
+        f"Try (`make token` lists the development clients; in development the shortcut "
+        f"`Authorization: Bearer {dev_token(platform)}` works too):\n"
+        f"  curl {base}/metadata\n"
+        f"  EHR=$(make -s token CLIENT=ehr-mercy-dallas)\n"
+        f'  curl -H "Authorization: Bearer $EHR" '
+        f"'{base}/ServiceRequest?priority=stat&_include=ServiceRequest:patient'\n"
         f"The loop (README.md, \"The loop\"): each order's read Task, and one order's turnaround:\n"
-        f"  curl {auth} '{base}/Task?business-status=assigned'\n"
-        f"  curl {auth} '{base}/$turnaround?order={order}'\n"
+        f"  ADMIN=$(make -s token CLIENT=admin)\n"
+        f"  curl -H \"Authorization: Bearer $ADMIN\" '{base}/Task?business-status=assigned'\n"
+        f"  curl -H \"Authorization: Bearer $ADMIN\" '{base}/$turnaround?order={order}'\n"
         f"Stop: Ctrl-C\n"
     )
 

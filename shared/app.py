@@ -29,6 +29,8 @@ from shared.fhir.registry import Registry
 from shared.logs import AccessLogMiddleware, configure_logging
 from shared.peers import Peers, PeerUnavailable
 from shared.settings import ServiceSettings
+from shared.smart.authenticator import Authenticator
+from shared.smart.endpoints import discovery_router
 from shared.telemetry import instrument_app, start_tracing
 
 VERSION = "0.1.0"
@@ -129,9 +131,11 @@ def create_service_app(
     on_startup: StartupHook | None = None,
     consumptions: tuple[Consumption, ...] = (),
     operations: tuple[APIRouter, ...] = (),
+    routers: tuple[APIRouter, ...] = (),
 ) -> FastAPI:
     """A FastAPI app serving `registry` at `settings.fhir_base_path`, plus /healthz, /readyz,
-    and the event endpoints of the service's `consumptions`."""
+    the SMART discovery documents, the event endpoints of the service's `consumptions`,
+    and `routers` outside the FHIR base (e.g. the token endpoint)."""
 
     registry = with_subscriptions(registry, settings)
 
@@ -142,6 +146,7 @@ def create_service_app(
         start_tracing(settings, database.engine)
         app.state.database = database
         app.state.peers = Peers(settings)
+        app.state.authenticator = Authenticator.from_settings(settings)
         try:
             if on_startup is not None:
                 await on_startup(app)
@@ -149,6 +154,7 @@ def create_service_app(
                 log.info("started", extra={"fhir_base_path": settings.fhir_base_path})
                 yield
         finally:
+            await app.state.authenticator.aclose()
             await app.state.peers.aclose()
             await database.dispose()
 
@@ -182,6 +188,9 @@ def create_service_app(
 
     if consumptions:
         app.include_router(consumer_router(consumptions))
+    for router in routers:
+        app.include_router(router)
+    app.include_router(discovery_router(settings), prefix=settings.fhir_base_path)
     if registry.get("Subscription") is not None:
         app.include_router(subscription_operations(), prefix=settings.fhir_base_path)
     for router in operations:  # the service's own $operations, before the catch-all

@@ -2,10 +2,12 @@
 
 Every FHIR interaction asks the principal once (`Principal.require`) before it touches
 data -- including each entry of a Bundle -- so that authorization has one place to live.
-Until SMART Backend Services arrive, development runs accept one documented credential
-(`DEV_AUTH_TOKEN`, default `dev-token`) that acts as an all-access development client;
-outside development that credential is refused. The services accept each other's
-`SERVICE_TOKEN` (a shared secret from configuration) as the platform's system client.
+A bearer token is one of: an access token from the platform's token endpoint (SMART
+Backend Services) or a user token from the configured OpenID Connect provider, both
+verified by `app.state.authenticator` (shared/smart/authenticator.py); the services'
+`SERVICE_TOKEN` (a shared secret from configuration), accepted as the platform's system
+client; and in development only, one documented credential (`DEV_AUTH_TOKEN`, default
+`dev-token`) acting as an all-access development client.
 """
 
 from __future__ import annotations
@@ -68,7 +70,6 @@ class Principal:
         keys = set(self.organizations)
         if self.fhir_user:
             keys.add(self.fhir_user)
-        keys.add(f"client/{self.client_id}")
         return frozenset(keys)
 
     def allows(self, resource_type: str, interaction: Interaction) -> bool:
@@ -122,7 +123,10 @@ async def authenticate(request: Request) -> Principal:
     ):
         principal = SERVICE_PRINCIPAL
     else:
-        raise unauthorized("The bearer token is not valid")
+        authenticator = getattr(request.app.state, "authenticator", None)
+        if authenticator is None:
+            raise unauthorized("The bearer token is not valid")
+        principal = await authenticator.principal(presented)
     request.state.principal = principal
     return principal
 

@@ -7,15 +7,24 @@ environment. Unset, a service runs on an embedded SQLite file under `var/`.
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.smart.config import check_auth_settings
+
 DEV_TOKEN_DEFAULT = "dev-token"
 MIN_SECRET_LENGTH = 32  # a shared secret (service token, signing secret) outside development
 # Development-only signing secret for the platform's own subscriptions; refused elsewhere.
 DEV_EVENTS_SECRET_DEFAULT = "development-only-events-signing-secret-0123456789"
+# The most a radiologist's OpenID Connect user token may be granted (OIDC_SCOPES).
+DEFAULT_OIDC_SCOPES = (
+    "user/Task.rus user/ServiceRequest.rs user/ImagingStudy.rs user/Patient.rs "
+    "user/Endpoint.rs user/DiagnosticReport.crus user/Provenance.rs user/Communication.crs "
+    "user/Practitioner.rs user/PractitionerRole.rs"
+)
 _PEER_URL = "Origin (scheme://host[:port]) of the {} service; it serves FHIR at FHIR_BASE_PATH"
 _DRIVERS = {
     "postgresql": "postgresql+asyncpg",
@@ -167,6 +176,44 @@ class ServiceSettings(PeerSettings):
         min_length=32,
     )
 
+    auth_signing_key: SecretStr | None = Field(
+        default=None,
+        description="PEM private key (EC P-384 or RSA) signing the platform's access tokens; "
+        "only the service hosting /auth/token (intake) needs it",
+    )
+    auth_verify_jwks: str | None = Field(
+        default=None,
+        description="JWKS (JSON) of the platform's public keys, which every service verifies "
+        "access tokens with (several while a key is rotated)",
+    )
+    auth_clients_file: Path | None = Field(
+        default=None, description="JSON list of the registered backend-services clients"
+    )
+    access_token_seconds: int = Field(default=300, ge=30, le=300)
+    auth_jwks_cache_seconds: float = Field(
+        default=300.0, gt=0, description="How long fetched JWKS (jwks_uri, OIDC) are reused"
+    )
+    oidc_issuer: str | None = Field(default=None, description="Issuer of accepted user tokens")
+    oidc_jwks_url: str | None = Field(default=None, description="The OIDC provider's JWKS")
+    oidc_audience: str | None = Field(default=None, description="`aud` of accepted user tokens")
+    oidc_scopes: str = Field(
+        default=DEFAULT_OIDC_SCOPES, description="The most scopes a user token is granted"
+    )
+
+    @field_validator(
+        "auth_signing_key",
+        "auth_verify_jwks",
+        "auth_clients_file",
+        "oidc_issuer",
+        "oidc_jwks_url",
+        "oidc_audience",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker compose passes an unset ${VAR:-} as an empty string.
+        return None if value == "" else value
+
     @field_validator("internal_url")
     @classmethod
     def _internal_origin(cls, value: str | None) -> str | None:
@@ -197,6 +244,7 @@ class ServiceSettings(PeerSettings):
                 raise ValueError("SERVICE_TOKEN must be set outside development")
             if len(self.service_token.get_secret_value()) < MIN_SECRET_LENGTH:
                 raise ValueError(f"SERVICE_TOKEN needs at least {MIN_SECRET_LENGTH} characters")
+        check_auth_settings(self)
         return self
 
     @property

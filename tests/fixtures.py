@@ -28,6 +28,7 @@ from tests.support.databases import (
     truncate_all,
 )
 from tests.support.postgres import PostgresUnavailable, postgres_server
+from tests.support.tokens import TEST_SIGNING_PEM, TEST_VERIFY_JWKS
 
 DEV_TOKEN = "dev-token"
 AUTH = {"Authorization": f"Bearer {DEV_TOKEN}"}
@@ -119,6 +120,9 @@ def make_settings(database_url: Callable[[str], str]) -> Callable[..., ServiceSe
             # Secrets set explicitly, so that settings for other environments are valid too.
             "service_token": DEV_TOKEN,
             "events_signing_secret": EVENTS_SECRET,
+            # The suite's platform key pair (tests/support/tokens.py issues tokens with it).
+            "auth_signing_key": TEST_SIGNING_PEM,
+            "auth_verify_jwks": TEST_VERIFY_JWKS,
             # The relay and notifier run only in the tests about them: elsewhere they
             # would change outbox and subscription state under the test's feet.
             "events_enabled": False,

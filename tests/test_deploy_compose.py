@@ -50,7 +50,7 @@ def test_compose_file_is_valid() -> None:
         for volume in svc.get("volumes", []):
             source = volume.split(":", 1)[0]
             if source.startswith("./"):
-                assert (ROOT / source).is_file(), f"{name}: missing {source}"
+                assert (ROOT / source).exists(), f"{name}: missing {source}"
 
 
 def test_compose_defines_every_service() -> None:

@@ -14,7 +14,9 @@ For both kustomize overlays and ``docker-compose.yml``:
   the development secrets outside development), with the Secrets the dev overlay ships and
   those the prod overlay expects to be provided;
 * the development token is the only one the services accept yet, so in dev SERVICE_TOKEN
-  is the DEV_AUTH_TOKEN.
+  is the DEV_AUTH_TOKEN;
+* intake signs access tokens with the key every service verifies: the development pair
+  and clients in dev, the provided pair in prod.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -30,6 +33,9 @@ import pytest
 from scripts.local_platform import consumptions_of
 from shared.events.bootstrap import endpoint_of
 from shared.settings import ServiceSettings
+from shared.smart.config import platform_verify_keys
+from shared.smart.development import DEV_PLATFORM_THUMBPRINT
+from shared.smart.grants import TokenService
 from tests.support.manifests import (
     GATEWAY,
     OVERLAYS,
@@ -44,12 +50,15 @@ from tests.support.manifests import (
     _render,
     _service_ports,
 )
+from tests.support.tokens import TEST_SIGNING_PEM, TEST_VERIFY_JWKS
 
 # What the prod overlay's externally managed Secrets hold, for the settings check.
 PROVIDED = {
     "DATABASE_URL": "postgresql+asyncpg://teleradiology:secret@db.example.com:5432/app",
     "SERVICE_TOKEN": "a-service-token-from-the-secret-manager-0123456789",
     "EVENTS_SIGNING_SECRET": "an-events-signing-secret-from-the-secret-manager",
+    "AUTH_SIGNING_KEY": TEST_SIGNING_PEM,
+    "AUTH_VERIFY_JWKS": TEST_VERIFY_JWKS,
 }
 
 
@@ -164,6 +173,41 @@ def test_dev_services_present_the_token_they_accept(monkeypatch: pytest.MonkeyPa
         assert settings.service_token == settings.dev_auth_token, svc
 
 
+def _clients_file(docs: tuple[Doc, ...], directory: Path) -> Path:
+    """The client registry the overlay mounts into intake, written to `directory`."""
+    (config_map,) = [
+        d
+        for d in _of_kind(docs, "ConfigMap")
+        if d["metadata"]["name"].startswith("teleradiology-auth-clients")
+    ]
+    path = directory / "clients.json"
+    path.write_text(config_map["data"]["clients.json"], encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_intake_signs_with_the_overlays_key_for_its_clients(
+    overlay: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Dev: the development key pair and clients (`make token` works there); prod: the
+    provided key pair, and a registry that the settings accept outside development."""
+    docs = _render(overlay)
+    env = _k8s_env(docs, _deployments(docs)["intake"])
+    env["AUTH_CLIENTS_FILE"] = str(_clients_file(docs, tmp_path))
+    settings = _settings("intake", env, monkeypatch)
+
+    tokens = TokenService.from_settings(settings, owners={})
+
+    development = tokens.signing_key.kid == DEV_PLATFORM_THUMBPRINT
+    assert development == (overlay == "dev")
+    assert bool(tokens.clients) == (overlay == "dev")  # prod: operators register clients
+    for svc in SERVICES:
+        verify = platform_verify_keys(
+            _settings(svc, _k8s_env(docs, _deployments(docs)[svc]), monkeypatch)
+        )
+        assert verify is not None and tokens.signing_key.kid in verify.thumbprints(), svc
+
+
 # --------------------------------------------------------------------------- compose
 
 
@@ -200,6 +244,7 @@ def test_compose_outside_development_needs_the_services_secrets(
     provided = production | {
         "SERVICE_TOKEN": PROVIDED["SERVICE_TOKEN"],
         "EVENTS_SIGNING_SECRET": PROVIDED["EVENTS_SIGNING_SECRET"],
+        "AUTH_VERIFY_JWKS": PROVIDED["AUTH_VERIFY_JWKS"],
     }
     for svc in SERVICES:
         env = services[svc]["environment"]

@@ -259,8 +259,8 @@ def test_secret_and_configmap_references_resolve(overlay: str) -> None:
 
 
 def test_ingress_sends_fhir_to_the_gateway(overlay: str) -> None:
-    """One rule, one path: all of /fhir (the base, metadata, every type) to the gateway,
-    at the host PUBLIC_BASE_URL names."""
+    """One rule, two paths: all of /fhir (the base, metadata, every type) and the token
+    endpoint /auth/token to the gateway, at the host PUBLIC_BASE_URL names."""
     docs = _render(overlay)
     ingresses = _of_kind(docs, "Ingress")
     assert len(ingresses) == 1
@@ -268,14 +268,15 @@ def test_ingress_sends_fhir_to_the_gateway(overlay: str) -> None:
     assert "defaultBackend" not in spec, f"{overlay}: the Ingress has a default backend"
     (rule,) = spec["rules"]
     assert rule.get("host"), f"{overlay}: ingress rule without host"
-    (path,) = rule["http"]["paths"]
+    path, token = rule["http"]["paths"]
     gateway = _pod_spec(_deployments(docs)[GATEWAY])["containers"][0]
     config = _plain_env(docs, gateway)
     assert (path["path"], path["pathType"]) == (config["FHIR_BASE_PATH"], "Prefix")
     assert path["path"] == "/fhir"
-    backend = path["backend"]["service"]
-    assert backend["name"] == GATEWAY
-    assert backend["port"]["name"] in _service_ports(docs)[GATEWAY], backend
+    assert (token["path"], token["pathType"]) == ("/auth/token", "Exact")
+    for backend in (path["backend"]["service"], token["backend"]["service"]):
+        assert backend["name"] == GATEWAY
+        assert backend["port"]["name"] in _service_ports(docs)[GATEWAY], backend
 
     tls_hosts = {host for tls in spec.get("tls", []) for host in tls.get("hosts", [])}
     scheme = "https" if rule["host"] in tls_hosts else "http"

@@ -1,5 +1,6 @@
-"""The front door's endpoints: the probes, the merged CapabilityStatement, and every other
-request under the FHIR base relayed to the service that owns it (see routing.py)."""
+"""The front door's endpoints: the probes, the merged CapabilityStatement, every other
+request under the FHIR base relayed to the service that owns it (see routing.py), and the
+token endpoint (`POST /auth/token`) relayed to the service hosting it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 
 from services.gateway.capability import at_base, merge_capability_statements
 from services.gateway.routing import (
+    TOKEN_SERVICE,
     RouteKind,
     RouteTable,
     bundle_owner,
@@ -91,6 +93,12 @@ async def relay(request: Request, path: str) -> Response:
     return await upstreams.forward(request, service, body)
 
 
+async def relay_token_request(request: Request) -> Response:
+    """A token request, relayed to the service hosting the token endpoint."""
+    body = await _request_body(request, request.app.state.settings.max_request_bytes)
+    return await request.app.state.upstreams.forward(request, TOKEN_SERVICE, body)
+
+
 def gateway_router(fhir_base_path: str) -> APIRouter:
     """The probes and the FHIR base, at `fhir_base_path`."""
     router = APIRouter()
@@ -111,6 +119,7 @@ def gateway_router(fhir_base_path: str) -> APIRouter:
     async def relay_base(request: Request) -> Response:
         return await relay(request, "")
 
+    router.add_api_route("/auth/token", relay_token_request, methods=["POST"])
     router.add_api_route(fhir_base_path, relay_base, methods=_METHODS)
     router.add_api_route(f"{fhir_base_path}/{{path:path}}", relay, methods=_METHODS)
     return router

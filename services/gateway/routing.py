@@ -6,7 +6,9 @@ Subscription goes where its `criteria` (a topic URL) is offered, a search where 
 `criteria` parameter points, and an existing one (`Subscription/{id}...`) to whichever
 service holds that id -- found by asking (see `Upstreams.find_subscription`). A transaction
 or batch Bundle goes to the one service owning every entry; one database transaction
-cannot span services, so a Bundle mixing them is refused.
+cannot span services, so a Bundle mixing them is refused. The discovery documents under
+`.well-known/` (SMART configuration, the platform's public keys) go to the service hosting
+the token endpoint, as `/auth/token` does (see endpoints.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from shared.fhir.outcomes import bad_request, method_not_allowed, not_found
 from shared.fhir.registry import Registry
 
 SUBSCRIPTION = "Subscription"
+WELL_KNOWN = ".well-known"
+# The service hosting the token endpoint (/auth/token) and the discovery documents.
+TOKEN_SERVICE = "intake"
 _UNKNOWN_TOPIC = (
     "criteria must be the canonical URL of a topic this server offers (see the CapabilityStatement)"
 )
@@ -111,6 +116,10 @@ def route(table: RouteTable, method: str, path: str) -> Route:
         if method != "GET":
             raise method_not_allowed("metadata is read with GET")
         return Route(RouteKind.METADATA)
+    if resource_type == WELL_KNOWN:
+        if method != "GET":
+            raise method_not_allowed("The discovery documents are read with GET")
+        return Route(RouteKind.SERVICE, service=TOKEN_SERVICE)
     if resource_type == SUBSCRIPTION and table.subscription_services:
         return _subscription_route(method, rest)
     if resource_type.startswith("$") and not rest:

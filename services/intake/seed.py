@@ -2,8 +2,10 @@
 endpoints, patients, and imaging orders -- some with their studies already acquired.
 
 Two transaction Bundles of conditional and re-send-safe creates, so running them again
-changes nothing: the facilities first (`seed_facilities`; other services' demo data name
-them, e.g. assignment's roster grants privileges there), then the patients, orders and
+changes nothing: the facilities -- and a partner reading group, whose development client
+(deploy/dev/auth/clients.json) names it by NPI -- first (`seed_facilities`; other
+services' demo data name them, e.g. assignment's roster grants privileges there), then the
+patients, orders and
 studies (`seed_orders`), which name the facilities by NPI. `make run` loads the orders only
 once the services consuming order events have subscribed, so that each order's events
 reach them. Run both with `python -m services.intake.seed` (DATABASE_URL applies).
@@ -15,7 +17,13 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.intake.codes import DICOM_UID_SYSTEM, IDENTIFIER_TYPE_SYSTEM, NPI_SYSTEM
+from services.intake.codes import (
+    DICOM_UID_SYSTEM,
+    IDENTIFIER_TYPE_SYSTEM,
+    NPI_SYSTEM,
+    ORGANIZATION_ROLE_SYSTEM,
+    READING_GROUP,
+)
 from services.intake.resources import REGISTRY
 from shared.auth import Principal
 from shared.db import Database
@@ -37,6 +45,8 @@ FACILITIES = [
     ("summit-denver", "Summit Orthopedic & Imaging", "Denver", "CO", "1043000164"),
     ("hudson-albany", "Hudson Valley Hospital", "Albany", "NY", "1053000171"),
 ]
+# (key, name, city, state, NPI) -- a fictitious partner reading group (a vendor).
+VENDORS = [("nightwatch", "Nightwatch Teleradiology", "Austin", "TX", "1063000172")]
 # (CPT, display, DICOM modality) with the exam mix a night-time read service sees.
 EXAMS = [
     ("70450", "CT head without contrast", "CT"),
@@ -66,6 +76,28 @@ PRIORITIES = ["stat", "routine", "urgent", "routine", "asap", "routine", "stat",
 def facility_reference(npi: str) -> str:
     """A conditional reference to the demo facility with this NPI (resolved in a transaction)."""
     return f"Organization?identifier={NPI_SYSTEM}|{npi}"
+
+
+def _vendor_entry(key: str, name: str, city: str, state: str, npi: str) -> dict[str, Any]:
+    organization = {
+        "resourceType": "Organization",
+        "identifier": [{"system": NPI_SYSTEM, "value": npi}],
+        "active": True,
+        "type": [
+            {
+                "coding": [
+                    {
+                        "system": ORGANIZATION_ROLE_SYSTEM,
+                        "code": READING_GROUP,
+                        "display": "Partner reading group",
+                    }
+                ]
+            }
+        ],
+        "name": name,
+        "address": [{"city": city, "state": state, "country": "US"}],
+    }
+    return _post(f"urn:uuid:org-{key}", organization, f"identifier={NPI_SYSTEM}|{npi}")
 
 
 def _endpoint_identifier(key: str) -> tuple[str, str]:
@@ -133,8 +165,10 @@ def _transaction(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def facilities_bundle() -> dict[str, Any]:
-    """The demo facilities and their DICOMweb endpoints, as one transaction Bundle."""
-    return _transaction([e for facility in FACILITIES for e in _facility_entries(*facility)])
+    """The demo facilities and their DICOMweb endpoints, and the partner reading groups, as
+    one transaction Bundle."""
+    entries = [e for facility in FACILITIES for e in _facility_entries(*facility)]
+    return _transaction(entries + [_vendor_entry(*vendor) for vendor in VENDORS])
 
 
 def orders_bundle(now: datetime | None = None) -> dict[str, Any]:
@@ -232,8 +266,8 @@ def _created(response: dict[str, Any]) -> int:
 
 
 async def seed_facilities(settings: ServiceSettings) -> dict[str, str]:
-    """Load the demo facilities (and endpoints); returns each one's reference by NPI,
-    e.g. {"1003000126": "Organization/<id>"}."""
+    """Load the demo facilities (and endpoints) and reading groups; returns each facility's
+    reference by NPI, e.g. {"1003000126": "Organization/<id>"}."""
     database = Database(settings.resolved_database_url)
     try:
         async with database.transaction() as session:

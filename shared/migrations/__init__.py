@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.events import tables as _outbox_tables  # noqa: F401  (registers the outbox)
 from shared.fhir.storage.tables import metadata
+from shared.smart import replay as _replay_table  # noqa: F401  (registers auth_used_assertion)
 from shared.settings import async_database_url, default_database_url
 
 

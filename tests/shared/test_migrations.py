@@ -16,12 +16,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from services.sla.tables import sla_metadata
 from shared.events import tables as _outbox_tables  # noqa: F401
 from shared.fhir.storage.tables import metadata
+from shared.smart import replay as _replay_table  # noqa: F401
 
 # Each service: the tables it declares beside the shared store, and its head revision.
 SCHEMAS: dict[str, tuple[list[MetaData], str]] = {
-    "intake": ([metadata], "0005"),
-    "assignment": ([metadata], "0005"),
-    "reporting": ([metadata], "0005"),
+    "intake": ([metadata], "0006"),
+    "assignment": ([metadata], "0006"),
+    "reporting": ([metadata], "0006"),
     "sla": ([metadata, sla_metadata], "sla_0002"),
 }
 

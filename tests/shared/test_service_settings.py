@@ -16,6 +16,7 @@ from shared.events.bootstrap import subscription_resource
 from shared.events.subscriptions import SIGNING_SECRET
 from shared.settings import DEV_EVENTS_SECRET_DEFAULT, DEV_TOKEN_DEFAULT, ServiceSettings
 from tests.fixtures import start_app
+from tests.support.tokens import TEST_VERIFY_JWKS
 
 SECRET = "a-real-events-signing-secret-of-40-chars!"
 POSTGRES = "postgresql://sla:pw@db:5432/sla"
@@ -28,6 +29,7 @@ def outside_development(environment: str = "test", **values: Any) -> ServiceSett
         "database_url": POSTGRES,
         "service_token": "a-real-service-token-of-32-characters-or-more",
         "events_signing_secret": SECRET,
+        "auth_verify_jwks": TEST_VERIFY_JWKS,
     }
     return ServiceSettings(**(defaults | values))
 
@@ -68,6 +70,7 @@ def test_a_default_secret_is_refused_outside_development(
         "database_url": POSTGRES,
         "service_token": "a-real-service-token-of-32-characters-or-more",
         "events_signing_secret": SECRET,
+        "auth_verify_jwks": TEST_VERIFY_JWKS,
     }
     del values[name]
 
@@ -89,6 +92,7 @@ def test_an_events_secret_shorter_than_32_characters_is_refused(environment: str
     values: dict[str, Any] = {
         "environment": environment,
         "service_token": "a-real-service-token-of-32-characters-or-more",
+        "auth_verify_jwks": TEST_VERIFY_JWKS,
     }
 
     assert "events_signing_secret" in refusal(**values, events_signing_secret="x" * 31)
@@ -112,6 +116,7 @@ def test_secrets_and_internal_url_come_from_the_environment(
     monkeypatch.setenv("SERVICE_TOKEN", "token-from-the-environment-0123456789abcdef")
     monkeypatch.setenv("EVENTS_SIGNING_SECRET", SECRET)
     monkeypatch.setenv("INTERNAL_URL", "http://sla.internal:8084/")
+    monkeypatch.setenv("AUTH_VERIFY_JWKS", TEST_VERIFY_JWKS)
 
     settings = ServiceSettings()
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.sla.tables import sla_metadata
 from shared.fhir.storage.tables import metadata
+from shared.smart import replay as _replay_table  # noqa: F401  (registers its table)
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -47,6 +47,8 @@ SERVICE_ENV = (
     "SERVICE_TOKEN",
     "EVENTS_SIGNING_SECRET",
     "SUBSCRIPTION_ALLOWED_HOSTS",
+    # Access tokens: every service verifies them with the platform's public keys.
+    "AUTH_VERIFY_JWKS",
 )
 # Settings the gateway reads besides its <SERVICE>_URLs (see services/gateway/settings.py).
 GATEWAY_ENV = (
@@ -65,7 +67,11 @@ PUBLIC_ORIGINS = {
 }
 COMPOSE_PUBLIC_ORIGIN = "http://localhost:8080"
 # Secrets the prod overlay expects to exist in the cluster (managed outside git).
-PROD_EXTERNAL_SECRETS = {f"{s}-db" for s in SERVICES} | {"fhir-tls", "teleradiology-internal"}
+PROD_EXTERNAL_SECRETS = {f"{s}-db" for s in SERVICES} | {
+    "fhir-tls",
+    "teleradiology-internal",
+    "teleradiology-auth",
+}
 
 IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 

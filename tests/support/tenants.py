@@ -6,14 +6,12 @@ bearer token carrying exactly that principal's role, organizations, user and sco
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 from fastapi import FastAPI
 
 from shared.auth import Principal
 from tests.fixtures import client_for
-from tests.support.tokens import bearer_token, install
+from tests.support.tokens import issue_token
 
 ALL_SCOPES = frozenset({"system/*.cruds"})
 
@@ -49,8 +47,8 @@ def radiologist(practitioner: str) -> Principal:
     )
 
 
-def as_caller(app: FastAPI, principal: Principal, **settings: Any) -> httpx.AsyncClient:
-    """A client of `app` presenting a token for `principal`."""
-    install(app)
-    token = bearer_token(app.state.settings, principal, **settings)
+def as_caller(app: FastAPI, principal: Principal) -> httpx.AsyncClient:
+    """A client of `app` presenting an access token for `principal`, signed as the
+    platform's token endpoint signs them."""
+    token = issue_token(principal, settings=app.state.settings)
     return client_for(app, headers={"Authorization": f"Bearer {token}"})

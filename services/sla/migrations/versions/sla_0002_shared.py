@@ -1,14 +1,14 @@
-"""sla: joins its own timeline tables with the shared store's later revisions (frozen).
+"""sla: joins its own revisions with the shared store's 0005 and 0006 (no schema change).
 
 Revision ID: sla_0002
-Revises: sla_0001, 0005
-Create Date: 2026-11-28
+Revises: sla_0001, 0006
+Create Date: 2026-11-23
 """
 
 from __future__ import annotations
 
 revision = "sla_0002"
-down_revision = ("sla_0001", "0005")
+down_revision = ("sla_0001", "0006")
 branch_labels = None
 depends_on = None
 
