@@ -11,11 +11,16 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEV_TOKEN_DEFAULT = "dev-token"
 MIN_SECRET_LENGTH = 32  # a shared secret (service token, signing secret) outside development
 # Development-only signing secret for the platform's own subscriptions; refused elsewhere.
 DEV_EVENTS_SECRET_DEFAULT = "development-only-events-signing-secret-0123456789"
+# The throw-away database passwords of the development stacks (docker-compose.yml, the
+# Kubernetes dev overlay); refused outside development with the other default secrets.
+DEV_DATABASE_PASSWORDS = frozenset({"fhir"})
 _PEER_URL = "Origin (scheme://host[:port]) of the {} service; it serves FHIR at FHIR_BASE_PATH"
 _DRIVERS = {
     "postgresql": "postgresql+asyncpg",
@@ -36,6 +41,14 @@ def async_database_url(value: str) -> str:
     return f"{_DRIVERS[scheme]}://{rest}"
 
 
+def database_password(url: str) -> str | None:
+    """The password in a database URL, None without one (or when the URL does not parse)."""
+    try:
+        return make_url(url).password if url else None
+    except (ArgumentError, ValueError):
+        return None
+
+
 def default_database_url(service_name: str) -> str:
     """Where a service keeps its data when DATABASE_URL is not set: an embedded SQLite file."""
     return f"sqlite+aiosqlite:///var/{service_name}.db"
@@ -51,7 +64,8 @@ def http_origin(value: str | None, name: str) -> str | None:
 class ProcessSettings(BaseSettings):
     """What every process of the platform reads the same way: the services and the gateway."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    # A refused value is named, never echoed: it may be a secret or a URL with a password.
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
 
     service_name: str = Field(default="intake", pattern=r"^[a-z][a-z0-9-]{1,40}$")
     environment: Literal["development", "test", "production"] = "development"
@@ -191,13 +205,21 @@ class ServiceSettings(PeerSettings):
         if self.environment == "production" and not self.database_url.startswith("postgresql"):
             raise ValueError("production needs a PostgreSQL DATABASE_URL")
         if self.environment != "development":
-            if self.events_signing_secret.get_secret_value() == DEV_EVENTS_SECRET_DEFAULT:
-                raise ValueError("EVENTS_SIGNING_SECRET must be set outside development")
-            if self.service_token.get_secret_value() == DEV_TOKEN_DEFAULT:
-                raise ValueError("SERVICE_TOKEN must be set outside development")
-            if len(self.service_token.get_secret_value()) < MIN_SECRET_LENGTH:
-                raise ValueError(f"SERVICE_TOKEN needs at least {MIN_SECRET_LENGTH} characters")
+            self._refuse_development_secrets()
         return self
+
+    def _refuse_development_secrets(self) -> None:
+        service_token = self.service_token.get_secret_value()
+        if self.events_signing_secret.get_secret_value() == DEV_EVENTS_SECRET_DEFAULT:
+            raise ValueError("EVENTS_SIGNING_SECRET must be set outside development")
+        if service_token == DEV_TOKEN_DEFAULT:
+            raise ValueError("SERVICE_TOKEN must be set outside development")
+        if len(service_token) < MIN_SECRET_LENGTH:
+            raise ValueError(f"SERVICE_TOKEN needs at least {MIN_SECRET_LENGTH} characters")
+        if self.events_signing_secret.get_secret_value() == service_token:
+            raise ValueError("EVENTS_SIGNING_SECRET and SERVICE_TOKEN must be different secrets")
+        if database_password(self.database_url) in DEV_DATABASE_PASSWORDS:
+            raise ValueError("DATABASE_URL has a development password; set a real one")
 
     @property
     def public_fhir_base(self) -> str:
