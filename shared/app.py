@@ -16,7 +16,7 @@ from shared.events.api import subscription_operations
 from shared.events.consumer import Consumption, consumer_router
 from shared.events.runtime import background_events, with_subscriptions
 from shared.fhir.api import fhir_router
-from shared.fhir.http import FhirResponse, dumps
+from shared.fhir.http import error_response
 from shared.fhir.outcomes import (
     FhirError,
     bad_request,
@@ -28,6 +28,7 @@ from shared.fhir.outcomes import (
 from shared.fhir.registry import Registry
 from shared.logs import AccessLogMiddleware, configure_logging
 from shared.peers import Peers, PeerUnavailable
+from shared.request_limits import RequestLimitsMiddleware
 from shared.settings import ServiceSettings
 from shared.telemetry import instrument_app, start_tracing
 
@@ -37,30 +38,24 @@ log = logging.getLogger("teleradiology.app")
 StartupHook = Callable[[FastAPI], Awaitable[None]]
 
 
-def _error_response(error: FhirError) -> Response:
-    return FhirResponse(
-        content=dumps(error.outcome()), status_code=error.status, headers=error.headers
-    )
-
-
 async def _fhir_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, FhirError)
-    return _error_response(exc)
+    return error_response(exc)
 
 
 async def _http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
-        return _error_response(not_found("No such endpoint"))
+        return error_response(not_found("No such endpoint"))
     if exc.status_code == 405:
-        return _error_response(method_not_allowed("This method is not allowed here"))
+        return error_response(method_not_allowed("This method is not allowed here"))
     error = bad_request("The request could not be processed")
     error.status = exc.status_code
-    return _error_response(error)
+    return error_response(error)
 
 
 async def _validation_error(_: Request, exc: Exception) -> Response:
-    return _error_response(bad_request("The request's parameters are malformed"))
+    return error_response(bad_request("The request's parameters are malformed"))
 
 
 # PostgreSQL's "try again" states: deadlock detected, serialization failure.
@@ -75,7 +70,7 @@ async def _database_error(request: Request, exc: Exception) -> Response:
         log.warning("transaction conflict", extra={"sqlstate": code})
         error = unavailable("The request met a concurrent change and was not applied; retry")
         error.headers = {"Retry-After": "1"}
-        return _error_response(error)
+        return error_response(error)
     return await _unexpected(request, exc)
 
 
@@ -84,7 +79,7 @@ async def _peer_unavailable(_: Request, exc: Exception) -> Response:
     log.warning("peer unavailable", extra={"reason": str(exc)})
     error = unavailable("A service this request depends on is not available; retry later")
     error.headers = {"Retry-After": "5"}
-    return _error_response(error)
+    return error_response(error)
 
 
 async def _unexpected(_: Request, exc: Exception) -> Response:
@@ -93,7 +88,7 @@ async def _unexpected(_: Request, exc: Exception) -> Response:
         "unhandled error",
         extra={"error_type": type(exc).__name__, "where": _origin(exc)},
     )
-    return _error_response(internal_error())
+    return error_response(internal_error())
 
 
 def _origin(exc: BaseException) -> str:
@@ -105,8 +100,9 @@ def _origin(exc: BaseException) -> str:
 
 def add_platform_layers(app: FastAPI) -> None:
     """What every process of the platform wraps its app in: OperationOutcome error handling,
-    the access log and request tracing."""
+    request limits (app.state.settings), the access log and request tracing."""
     add_error_handlers(app)
+    app.add_middleware(RequestLimitsMiddleware)
     app.add_middleware(AccessLogMiddleware)
     instrument_app(app)
 
@@ -177,7 +173,7 @@ def create_service_app(
             await request.app.state.database.ping()
         except Exception as exc:  # any failure means "not ready", with the reason logged
             log.warning("not ready", extra={"error_type": type(exc).__name__})
-            return _error_response(unavailable("The database is not available or not migrated"))
+            return error_response(unavailable("The database is not available or not migrated"))
         return Response(content=b'{"status":"ready"}', media_type="application/json")
 
     if consumptions:

@@ -77,6 +77,12 @@ class ProcessSettings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_request_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    max_query_bytes: int = Field(
+        default=8192, ge=256, description="Longest query string (414 past it)"
+    )
+    max_query_parameters: int = Field(
+        default=100, ge=1, description="Most parameters in a query or search form (400 past it)"
+    )
     otel_traces_exporter: Literal["none", "console", "otlp"] = "none"
     otel_exporter_otlp_endpoint: str | None = None
     otel_traces_sample_ratio: float = Field(

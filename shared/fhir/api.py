@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
 
@@ -25,6 +24,7 @@ from shared.fhir.http import (
     link_url,
     preferences,
     read_body,
+    read_limited,
     respond,
     version_headers,
 )
@@ -35,6 +35,7 @@ from shared.fhir.search.request import SearchLimits
 from shared.fhir.service import FhirService, WriteResult, format_instant, now_utc
 from shared.fhir.storage.repository import StoredResource
 from shared.fhir.validation import parse_json
+from shared.request_limits import form_parameters
 
 _BODY = {
     "requestBody": {
@@ -99,7 +100,11 @@ async def _search_items(request: Request) -> list[tuple[str, str]]:
         media = request.headers.get("content-type", "").split(";")[0].strip()
         if media != "application/x-www-form-urlencoded":
             raise bad_request("POST _search takes application/x-www-form-urlencoded parameters")
-        items += parse_qsl((await request.body()).decode(), keep_blank_values=True)
+        settings = request.app.state.settings
+        body = await read_limited(request, settings.max_request_bytes)
+        items += form_parameters(
+            body, already=len(items), max_parameters=settings.max_query_parameters
+        )
     return items
 
 
