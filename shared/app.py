@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
+from shared.auth import authenticate
 from shared.db import Database
 from shared.events.api import subscription_operations
 from shared.events.consumer import Consumption, consumer_router
@@ -28,6 +29,7 @@ from shared.fhir.outcomes import (
 from shared.fhir.registry import Registry
 from shared.logs import AccessLogMiddleware, configure_logging
 from shared.peers import Peers, PeerUnavailable
+from shared.ratelimit import RateLimiter, authenticate_within_limits
 from shared.request_limits import RequestLimitsMiddleware
 from shared.settings import ServiceSettings
 from shared.telemetry import instrument_app, start_tracing
@@ -159,6 +161,9 @@ def create_service_app(
     )
     app.state.settings = settings
     app.state.registry = registry
+    app.state.rate_limiter = RateLimiter.from_settings(settings)
+    # Until `authenticate` enforces the rate limits itself (then this line goes).
+    app.dependency_overrides[authenticate] = authenticate_within_limits
     add_platform_layers(app)
 
     @app.get("/healthz", tags=["health"])

@@ -153,6 +153,12 @@ class ServiceSettings(PeerSettings):
     search_default_count: int = Field(default=20, ge=1, le=1000)
     search_max_count: int = Field(default=200, ge=1, le=1000)
     include_max: int = Field(default=500, ge=1, le=5000)
+    rate_limit_per_second: float = Field(
+        default=50.0, ge=0, description="Requests a second per client in this process; 0: off"
+    )
+    rate_limit_burst: int = Field(
+        default=100, ge=1, description="Requests a client may send at once before the rate applies"
+    )
     events_enabled: bool = Field(
         default=True, description="Run the outbox relay and the subscription notifier"
     )
