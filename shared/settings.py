@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from shared.events.endpoint_policy import DEFAULT_ALLOWED_PORTS
+
 DEV_TOKEN_DEFAULT = "dev-token"
 MIN_SECRET_LENGTH = 32  # a shared secret (service token, signing secret) outside development
 # Development-only signing secret for the platform's own subscriptions; refused elsewhere.
@@ -177,6 +179,10 @@ class ServiceSettings(PeerSettings):
         default_factory=list,
         description="CIDRs endpoints may resolve to although private/loopback, e.g. 127.0.0.0/8",
     )
+    subscription_allowed_ports: list[int] = Field(
+        default_factory=lambda: sorted(DEFAULT_ALLOWED_PORTS),
+        description="Ports endpoints may use (allowed hosts and networks may use any)",
+    )
 
     internal_url: str | None = Field(
         default=None,
@@ -202,6 +208,13 @@ class ServiceSettings(PeerSettings):
     @classmethod
     def _known_driver(cls, value: str) -> str:
         return async_database_url(value)
+
+    @field_validator("subscription_allowed_ports")
+    @classmethod
+    def _ports(cls, value: list[int]) -> list[int]:
+        if any(not 0 < port < 65536 for port in value):
+            raise ValueError("SUBSCRIPTION_ALLOWED_PORTS are TCP ports, 1-65535")
+        return value
 
     @field_validator("subscription_allowed_networks")
     @classmethod
