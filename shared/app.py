@@ -8,8 +8,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import authenticate
 from shared.db import Database
@@ -27,7 +30,7 @@ from shared.fhir.outcomes import (
     unavailable,
 )
 from shared.fhir.registry import Registry
-from shared.logs import AccessLogMiddleware, configure_logging
+from shared.logs import AccessLogMiddleware, configure_logging, exception_origin
 from shared.peers import Peers, PeerUnavailable
 from shared.ratelimit import RateLimiter, authenticate_within_limits
 from shared.request_limits import RequestLimitsMiddleware
@@ -88,22 +91,47 @@ async def _unexpected(_: Request, exc: Exception) -> Response:
     # Log the type and where, never the message: it may quote request data (PHI).
     log.error(
         "unhandled error",
-        extra={"error_type": type(exc).__name__, "where": _origin(exc)},
+        extra={"error_type": type(exc).__name__, "where": exception_origin(exc)},
     )
     return error_response(internal_error())
 
 
-def _origin(exc: BaseException) -> str:
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    return f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "unknown"
+class UnexpectedErrorMiddleware:
+    """Answer an unexpected exception here, with a 500 OperationOutcome, and stop it.
+
+    Left to Starlette, it would be answered and then raised on to the tracing middleware
+    (which records its message on the span) and to the HTTP server (which logs its
+    traceback): the message may quote request data (PHI).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception as exc:  # anything the handlers did not answer
+            response = await _unexpected(Request(scope), exc)
+            trace.get_current_span().set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            if not started:
+                await response(scope, receive, send)
 
 
 def add_platform_layers(app: FastAPI) -> None:
     """What every process of the platform wraps its app in: OperationOutcome error handling,
     request limits (app.state.settings), the access log and request tracing."""
     add_error_handlers(app)
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(RequestLimitsMiddleware)
     app.add_middleware(AccessLogMiddleware)
     instrument_app(app)
