@@ -10,8 +10,11 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
+from services.sla.consumers import CONSUMPTIONS as SLA_CONSUMPTIONS
 from shared import ratelimit
 from shared.auth import Principal
+from shared.events.consumer import EVENTS_PATH
+from shared.events.delivery import SIGNATURE_HEADER
 from shared.fhir.outcomes import unauthorized
 from shared.ratelimit import RateLimiter, TokenBuckets
 from shared.settings import ServiceSettings
@@ -136,6 +139,18 @@ async def test_failed_authentication_is_limited_per_address(limited_app: FastAPI
 
     assert statuses == [401, 401, 401, 429]
     assert allowed == [200, 200, 200]
+
+
+async def test_unsigned_notifications_are_limited_per_address(
+    make_settings: Callable[..., ServiceSettings],
+) -> None:
+    settings = make_settings("sla", rate_limit_per_second=1.0, rate_limit_burst=3)
+    url = f"http://testserver{EVENTS_PATH}/{SLA_CONSUMPTIONS[0].name}"
+    headers = {"Content-Type": "application/fhir+json", SIGNATURE_HEADER: "t=1,v1=00"}
+    async with running_app("sla", settings) as app, client_for(app, headers=headers) as client:
+        statuses = [(await client.post(url, content=b"{}")).status_code for _ in range(4)]
+
+    assert statuses == [401, 401, 401, 429]
 
 
 async def test_the_platforms_own_services_are_not_limited(
