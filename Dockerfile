@@ -35,13 +35,17 @@ RUN uv pip sync --python /opt/venv/bin/python --require-hashes /tmp/requirements
 # --------------------------------------------------------------------------- runtime
 FROM ${PYTHON_IMAGE} AS runtime
 
+# uvicorn reads UVICORN_* as its options: the h11 parser bounds a request's line and
+# headers (16 KiB still arriving; httptools, its default, bounds nothing) -- docs/security.md.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PYTHONPATH=/app \
     PATH=/opt/venv/bin:${PATH} \
     SERVICE=intake \
     FHIR_BASE_PATH=/fhir \
-    ENVIRONMENT=production
+    ENVIRONMENT=production \
+    UVICORN_HTTP=h11 \
+    UVICORN_H11_MAX_INCOMPLETE_EVENT_SIZE=16384
 
 RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid 10001 --no-create-home \

@@ -157,6 +157,9 @@ class LocalPlatform:
             "SUBSCRIPTION_ALLOW_HTTP": "true",
             "SUBSCRIPTION_ALLOWED_NETWORKS": json.dumps(LOOPBACK_NETWORKS),
             "EVENTS_ENABLED": "true",
+            # uvicorn's options, as the image sets them: the parser that bounds headers.
+            "UVICORN_HTTP": "h11",
+            "UVICORN_H11_MAX_INCOMPLETE_EVENT_SIZE": "16384",
         }
         values.update({f"{s.upper()}_URL": self.origin(s) for s in SERVICES})
         if name in SERVICES:

@@ -8,15 +8,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.db import Database
 from shared.events.api import subscription_operations
 from shared.events.consumer import Consumption, consumer_router
 from shared.events.runtime import background_events, with_subscriptions
 from shared.fhir.api import fhir_router
-from shared.fhir.http import FhirResponse, dumps
+from shared.fhir.http import error_response
 from shared.fhir.outcomes import (
     FhirError,
     bad_request,
@@ -26,8 +29,10 @@ from shared.fhir.outcomes import (
     unavailable,
 )
 from shared.fhir.registry import Registry
-from shared.logs import AccessLogMiddleware, configure_logging
+from shared.logs import AccessLogMiddleware, configure_logging, exception_origin
 from shared.peers import Peers, PeerUnavailable
+from shared.ratelimit import RateLimiter
+from shared.request_limits import RequestLimitsMiddleware
 from shared.settings import ServiceSettings
 from shared.smart.authenticator import Authenticator
 from shared.smart.endpoints import discovery_router
@@ -39,30 +44,24 @@ log = logging.getLogger("teleradiology.app")
 StartupHook = Callable[[FastAPI], Awaitable[None]]
 
 
-def _error_response(error: FhirError) -> Response:
-    return FhirResponse(
-        content=dumps(error.outcome()), status_code=error.status, headers=error.headers
-    )
-
-
 async def _fhir_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, FhirError)
-    return _error_response(exc)
+    return error_response(exc)
 
 
 async def _http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
-        return _error_response(not_found("No such endpoint"))
+        return error_response(not_found("No such endpoint"))
     if exc.status_code == 405:
-        return _error_response(method_not_allowed("This method is not allowed here"))
+        return error_response(method_not_allowed("This method is not allowed here"))
     error = bad_request("The request could not be processed")
     error.status = exc.status_code
-    return _error_response(error)
+    return error_response(error)
 
 
 async def _validation_error(_: Request, exc: Exception) -> Response:
-    return _error_response(bad_request("The request's parameters are malformed"))
+    return error_response(bad_request("The request's parameters are malformed"))
 
 
 # PostgreSQL's "try again" states: deadlock detected, serialization failure.
@@ -77,7 +76,7 @@ async def _database_error(request: Request, exc: Exception) -> Response:
         log.warning("transaction conflict", extra={"sqlstate": code})
         error = unavailable("The request met a concurrent change and was not applied; retry")
         error.headers = {"Retry-After": "1"}
-        return _error_response(error)
+        return error_response(error)
     return await _unexpected(request, exc)
 
 
@@ -86,29 +85,55 @@ async def _peer_unavailable(_: Request, exc: Exception) -> Response:
     log.warning("peer unavailable", extra={"reason": str(exc)})
     error = unavailable("A service this request depends on is not available; retry later")
     error.headers = {"Retry-After": "5"}
-    return _error_response(error)
+    return error_response(error)
 
 
 async def _unexpected(_: Request, exc: Exception) -> Response:
     # Log the type and where, never the message: it may quote request data (PHI).
     log.error(
         "unhandled error",
-        extra={"error_type": type(exc).__name__, "where": _origin(exc)},
+        extra={"error_type": type(exc).__name__, "where": exception_origin(exc)},
     )
-    return _error_response(internal_error())
+    return error_response(internal_error())
 
 
-def _origin(exc: BaseException) -> str:
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    return f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "unknown"
+class UnexpectedErrorMiddleware:
+    """Answer an unexpected exception here, with a 500 OperationOutcome, and stop it.
+
+    Left to Starlette, it would be answered and then raised on to the tracing middleware
+    (which records its message on the span) and to the HTTP server (which logs its
+    traceback): the message may quote request data (PHI).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception as exc:  # anything the handlers did not answer
+            response = await _unexpected(Request(scope), exc)
+            trace.get_current_span().set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            if not started:
+                await response(scope, receive, send)
 
 
 def add_platform_layers(app: FastAPI) -> None:
     """What every process of the platform wraps its app in: OperationOutcome error handling,
-    the access log and request tracing."""
+    request limits (app.state.settings), the access log and request tracing."""
     add_error_handlers(app)
+    app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(RequestLimitsMiddleware)
     app.add_middleware(AccessLogMiddleware)
     instrument_app(app)
 
@@ -169,6 +194,7 @@ def create_service_app(
     )
     app.state.settings = settings
     app.state.registry = registry
+    app.state.rate_limiter = RateLimiter.from_settings(settings)
     add_platform_layers(app)
 
     @app.get("/healthz", tags=["health"])
@@ -183,7 +209,7 @@ def create_service_app(
             await request.app.state.database.ping()
         except Exception as exc:  # any failure means "not ready", with the reason logged
             log.warning("not ready", extra={"error_type": type(exc).__name__})
-            return _error_response(unavailable("The database is not available or not migrated"))
+            return error_response(unavailable("The database is not available or not migrated"))
         return Response(content=b'{"status":"ready"}', media_type="application/json")
 
     if consumptions:

@@ -19,7 +19,8 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, Request
 
-from shared.fhir.outcomes import forbidden, unauthorized
+from shared.fhir.outcomes import FhirError, forbidden, unauthorized
+from shared.ratelimit import enforce_address_limit, enforce_rate_limit
 from shared.roles import within_ceiling
 from shared.settings import DEV_TOKEN_DEFAULT
 
@@ -108,7 +109,20 @@ def _same(presented: str, expected: str) -> bool:
 
 
 async def authenticate(request: Request) -> Principal:
-    """The principal of this request, from its bearer token; 401 without a valid one."""
+    """The principal of this request, from its bearer token; 401 without a valid one, 429
+    when the client -- or, failing authentication, its address -- has spent its requests."""
+    try:
+        principal = await _identify(request)
+    except FhirError as error:
+        if error.status == 401:
+            enforce_address_limit(request)
+        raise
+    enforce_rate_limit(request, principal)
+    request.state.principal = principal
+    return principal
+
+
+async def _identify(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, credential = header.partition(" ")
     if scheme.lower() != "bearer" or not credential:
@@ -127,7 +141,6 @@ async def authenticate(request: Request) -> Principal:
         if authenticator is None:
             raise unauthorized("The bearer token is not valid")
         principal = await authenticator.principal(presented)
-    request.state.principal = principal
     return principal
 
 

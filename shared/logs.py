@@ -27,6 +27,30 @@ class _TraceContext(logging.Filter):
         return True
 
 
+class _ExceptionSummary(logging.Filter):
+    """An exception logged anywhere (here, a library, the HTTP server) keeps its type and
+    where it was raised; its message and traceback are dropped: they may quote request
+    data (PHI)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            record.error_type = type(error).__name__
+            record.where = exception_origin(error)
+        record.exc_info = None
+        record.exc_text = None
+        record.stack_info = None
+        return True
+
+
+def exception_origin(error: BaseException) -> str:
+    """`file:line` where `error` was raised (the innermost frame of its traceback)."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "unknown"
+
+
 def configure_logging(service: str, level: str) -> None:
     """JSON lines on stdout for this process (idempotent)."""
     handler = logging.StreamHandler(sys.stdout)
@@ -37,13 +61,15 @@ def configure_logging(service: str, level: str) -> None:
         )
     )
     handler.addFilter(_TraceContext(service))
+    handler.addFilter(_ExceptionSummary())
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
     # uvicorn's access log and httpx's request log print full URLs, and search parameters
-    # can hold PHI: ours logs the route template only.
+    # can hold PHI: ours logs the route template only. aiosqlite's debug log prints each
+    # statement with its parameters.
     logging.getLogger("uvicorn.access").disabled = True
-    for name in ("httpx", "httpcore"):
+    for name in ("httpx", "httpcore", "aiosqlite"):
         logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []

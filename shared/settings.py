@@ -12,7 +12,10 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
+from shared.events.endpoint_policy import DEFAULT_ALLOWED_PORTS
 from shared.smart.config import check_auth_settings
 
 DEV_TOKEN_DEFAULT = "dev-token"
@@ -25,6 +28,9 @@ DEFAULT_OIDC_SCOPES = (
     "user/Endpoint.rs user/DiagnosticReport.crus user/Provenance.rs user/Communication.crs "
     "user/Practitioner.rs user/PractitionerRole.rs"
 )
+# The throw-away database passwords of the development stacks (docker-compose.yml, the
+# Kubernetes dev overlay); refused outside development with the other default secrets.
+DEV_DATABASE_PASSWORDS = frozenset({"fhir"})
 _PEER_URL = "Origin (scheme://host[:port]) of the {} service; it serves FHIR at FHIR_BASE_PATH"
 _DRIVERS = {
     "postgresql": "postgresql+asyncpg",
@@ -45,6 +51,14 @@ def async_database_url(value: str) -> str:
     return f"{_DRIVERS[scheme]}://{rest}"
 
 
+def database_password(url: str) -> str | None:
+    """The password in a database URL, None without one (or when the URL does not parse)."""
+    try:
+        return make_url(url).password if url else None
+    except (ArgumentError, ValueError):
+        return None
+
+
 def default_database_url(service_name: str) -> str:
     """Where a service keeps its data when DATABASE_URL is not set: an embedded SQLite file."""
     return f"sqlite+aiosqlite:///var/{service_name}.db"
@@ -60,7 +74,8 @@ def http_origin(value: str | None, name: str) -> str | None:
 class ProcessSettings(BaseSettings):
     """What every process of the platform reads the same way: the services and the gateway."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    # A refused value is named, never echoed: it may be a secret or a URL with a password.
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
 
     service_name: str = Field(default="intake", pattern=r"^[a-z][a-z0-9-]{1,40}$")
     environment: Literal["development", "test", "production"] = "development"
@@ -72,6 +87,12 @@ class ProcessSettings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_request_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    max_query_bytes: int = Field(
+        default=8192, ge=256, description="Longest query string (414 past it)"
+    )
+    max_query_parameters: int = Field(
+        default=100, ge=1, description="Most parameters in a query or search form (400 past it)"
+    )
     otel_traces_exporter: Literal["none", "console", "otlp"] = "none"
     otel_exporter_otlp_endpoint: str | None = None
     otel_traces_sample_ratio: float = Field(
@@ -142,6 +163,12 @@ class ServiceSettings(PeerSettings):
     search_default_count: int = Field(default=20, ge=1, le=1000)
     search_max_count: int = Field(default=200, ge=1, le=1000)
     include_max: int = Field(default=500, ge=1, le=5000)
+    rate_limit_per_second: float = Field(
+        default=50.0, ge=0, description="Requests a second per client in this process; 0: off"
+    )
+    rate_limit_burst: int = Field(
+        default=100, ge=1, description="Requests a client may send at once before the rate applies"
+    )
     events_enabled: bool = Field(
         default=True, description="Run the outbox relay and the subscription notifier"
     )
@@ -159,6 +186,10 @@ class ServiceSettings(PeerSettings):
     subscription_allowed_networks: list[str] = Field(
         default_factory=list,
         description="CIDRs endpoints may resolve to although private/loopback, e.g. 127.0.0.0/8",
+    )
+    subscription_allowed_ports: list[int] = Field(
+        default_factory=lambda: sorted(DEFAULT_ALLOWED_PORTS),
+        description="Ports endpoints may use (allowed hosts and networks may use any)",
     )
 
     internal_url: str | None = Field(
@@ -224,6 +255,13 @@ class ServiceSettings(PeerSettings):
     def _known_driver(cls, value: str) -> str:
         return async_database_url(value)
 
+    @field_validator("subscription_allowed_ports")
+    @classmethod
+    def _ports(cls, value: list[int]) -> list[int]:
+        if any(not 0 < port < 65536 for port in value):
+            raise ValueError("SUBSCRIPTION_ALLOWED_PORTS are TCP ports, 1-65535")
+        return value
+
     @field_validator("subscription_allowed_networks")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
@@ -238,14 +276,22 @@ class ServiceSettings(PeerSettings):
         if self.environment == "production" and not self.database_url.startswith("postgresql"):
             raise ValueError("production needs a PostgreSQL DATABASE_URL")
         if self.environment != "development":
-            if self.events_signing_secret.get_secret_value() == DEV_EVENTS_SECRET_DEFAULT:
-                raise ValueError("EVENTS_SIGNING_SECRET must be set outside development")
-            if self.service_token.get_secret_value() == DEV_TOKEN_DEFAULT:
-                raise ValueError("SERVICE_TOKEN must be set outside development")
-            if len(self.service_token.get_secret_value()) < MIN_SECRET_LENGTH:
-                raise ValueError(f"SERVICE_TOKEN needs at least {MIN_SECRET_LENGTH} characters")
+            self._refuse_development_secrets()
         check_auth_settings(self)
         return self
+
+    def _refuse_development_secrets(self) -> None:
+        service_token = self.service_token.get_secret_value()
+        if self.events_signing_secret.get_secret_value() == DEV_EVENTS_SECRET_DEFAULT:
+            raise ValueError("EVENTS_SIGNING_SECRET must be set outside development")
+        if service_token == DEV_TOKEN_DEFAULT:
+            raise ValueError("SERVICE_TOKEN must be set outside development")
+        if len(service_token) < MIN_SECRET_LENGTH:
+            raise ValueError(f"SERVICE_TOKEN needs at least {MIN_SECRET_LENGTH} characters")
+        if self.events_signing_secret.get_secret_value() == service_token:
+            raise ValueError("EVENTS_SIGNING_SECRET and SERVICE_TOKEN must be different secrets")
+        if database_password(self.database_url) in DEV_DATABASE_PASSWORDS:
+            raise ValueError("DATABASE_URL has a development password; set a real one")
 
     @property
     def public_fhir_base(self) -> str:

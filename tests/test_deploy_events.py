@@ -241,15 +241,18 @@ def test_compose_outside_development_needs_the_services_secrets(
 ) -> None:
     services: dict[str, Doc] = _load_compose()["services"]
     production = {"ENVIRONMENT": "production"}
-    provided = production | {
+    secrets = production | {
         "SERVICE_TOKEN": PROVIDED["SERVICE_TOKEN"],
         "EVENTS_SIGNING_SECRET": PROVIDED["EVENTS_SIGNING_SECRET"],
         "AUTH_VERIFY_JWKS": PROVIDED["AUTH_VERIFY_JWKS"],
     }
+    provided = secrets | {"POSTGRES_PASSWORD": "a-database-password-from-the-secret-manager"}
     for svc in SERVICES:
         env = services[svc]["environment"]
         with pytest.raises(ValueError, match="must be set outside development"):
             _settings(svc, _compose_env(env, production), monkeypatch)
+        with pytest.raises(ValueError, match="DATABASE_URL has a development password"):
+            _settings(svc, _compose_env(env, secrets), monkeypatch)
         accepted = _settings(svc, _compose_env(env, provided), monkeypatch)
         assert accepted.environment == "production", svc
         migration = services[f"migrate-{svc}"]["environment"]

@@ -5,7 +5,6 @@ token endpoint (`POST /auth/token`) relayed to the service hosting it."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
 
@@ -22,31 +21,20 @@ from services.gateway.routing import (
 from services.gateway.upstreams import Upstreams
 from shared.app import VERSION
 from shared.fhir.api import base_url
-from shared.fhir.http import read_body, respond
-from shared.fhir.outcomes import payload_too_large, unavailable
+from shared.fhir.http import read_body, read_limited, respond
+from shared.fhir.outcomes import unavailable
 from shared.fhir.validation import parse_json
+from shared.request_limits import form_parameters
 
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-
-
-async def _request_body(request: Request, max_bytes: int) -> bytes:
-    """The body as sent, whatever its media type (the service judges it), up to a limit."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise payload_too_large(f"The request body exceeds {max_bytes} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            raise payload_too_large(f"The request body exceeds {max_bytes} bytes")
-    return bytes(body)
 
 
 def _search_params(request: Request, body: bytes) -> list[tuple[str, str]]:
     params = list(request.query_params.multi_items())
     media = request.headers.get("content-type", "").split(";")[0].strip()
     if request.method == "POST" and media == "application/x-www-form-urlencoded":
-        params += parse_qsl(body.decode("latin-1"), keep_blank_values=True)
+        limit = request.app.state.settings.max_query_parameters
+        params += form_parameters(body, already=len(params), max_parameters=limit)
     return params
 
 
@@ -79,7 +67,7 @@ async def relay(request: Request, path: str) -> Response:
         else:
             service = subscription_owner(table, resource)
         return await upstreams.forward(request, service, body)
-    body = await _request_body(request, max_bytes)
+    body = await read_limited(request, max_bytes)  # the service judges its media type
     if decision.kind is RouteKind.SUBSCRIPTION_QUERY:
         service = subscription_query_owner(table, _search_params(request, body))
     elif decision.kind is RouteKind.SUBSCRIPTION_INSTANCE:
@@ -95,7 +83,7 @@ async def relay(request: Request, path: str) -> Response:
 
 async def relay_token_request(request: Request) -> Response:
     """A token request, relayed to the service hosting the token endpoint."""
-    body = await _request_body(request, request.app.state.settings.max_request_bytes)
+    body = await read_limited(request, request.app.state.settings.max_request_bytes)
     return await request.app.state.upstreams.forward(request, TOKEN_SERVICE, body)
 
 

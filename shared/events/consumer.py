@@ -35,6 +35,7 @@ from shared.fhir.outcomes import bad_request, not_found, unauthorized, unavailab
 from shared.fhir.search.request import SearchLimits
 from shared.fhir.service import FhirService, now_utc
 from shared.peers import Peers, PeerUnavailable
+from shared.ratelimit import enforce_address_limit
 from shared.settings import ServiceSettings
 
 log = logging.getLogger("teleradiology.consumer")
@@ -96,6 +97,7 @@ def consumer_router(consumptions: tuple[Consumption, ...]) -> APIRouter:
         secret = settings.events_signing_secret.get_secret_value().encode()
         header = request.headers.get(SIGNATURE_HEADER, "")
         if not verify_signature(secret, header, body, now=time.time()):
+            enforce_address_limit(request)  # guessing signatures is bounded like logins
             raise unauthorized(f"The {SIGNATURE_HEADER} header does not sign this body")
         try:
             notification = read_notification(orjson.loads(body))

@@ -4,8 +4,8 @@ A subscriber chooses `Subscription.channel.endpoint`, and this server then POSTs
 an endpoint is untrusted input aimed at our own network: the cluster's services, the cloud
 metadata service, the loopback interface. An endpoint is refused unless it is https (or
 http when the policy allows it), carries no credentials, is not a cluster-internal name,
-resolves, and every address it resolves to is publicly routable -- or the operator allowed
-the host or network explicitly.
+resolves, and every address it resolves to is publicly routable, on an allowed (web) port
+-- or the operator allowed the host or network explicitly.
 
 The address check runs when a Subscription is created (`check_endpoint`) and again before
 every delivery (`resolve_and_check`), whose checked address the delivery then connects to:
@@ -50,6 +50,22 @@ _INTERNAL_NAMES = frozenset({"localhost"})
 _INTERNAL_SUFFIXES = (".localhost", ".svc", ".cluster.local", ".internal", ".local")
 
 _NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
+# Special-purpose blocks (IANA registries) that `ipaddress` of this Python does not flag in
+# every patch release; site-local fec0::/10 is deprecated but still routed inside some sites.
+_SPECIAL_PURPOSE: tuple[IPNetwork, ...] = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "192.0.0.0/24",
+        "192.88.99.0/24",
+        "fec0::/10",
+        "3fff::/20",
+        "64:ff9b:1::/48",
+        "2001::/23",
+        "2001:db8::/32",
+    )
+)
+# Web ports a subscriber may listen on, unless the operator lists others.
+DEFAULT_ALLOWED_PORTS: frozenset[int] = frozenset({80, 443, 8080, 8443})
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +77,8 @@ class EndpointPolicy:
     allowed_hosts: frozenset[str] = frozenset()
     # Addresses inside these networks pass the address checks (e.g. 127.0.0.0/8 in tests).
     allowed_networks: tuple[IPNetwork, ...] = ()
+    # Ports endpoints may use; allowed hosts and allowed networks may use any.
+    allowed_ports: frozenset[int] = DEFAULT_ALLOWED_PORTS
     resolve_timeout_seconds: float = 5.0
 
 
@@ -106,6 +124,10 @@ async def resolve_and_check(url: str, policy: EndpointPolicy) -> ResolvedEndpoin
         problem = _address_problem(address)
         if problem is not None:
             raise EndpointRefused(f"Subscription endpoint resolves to {problem}")
+    if unlisted and _port(parsed) not in policy.allowed_ports:
+        raise EndpointRefused(
+            "Subscription endpoint port is not allowed", "endpoint port not allowed"
+        )
     return ResolvedEndpoint(parsed, addresses)
 
 
@@ -141,9 +163,13 @@ def _host_name(url: httpx.URL) -> str:
     return url.raw_host.decode("ascii").lower().rstrip(".")
 
 
+def _port(url: httpx.URL) -> int:
+    return url.port or (443 if url.scheme == "https" else 80)
+
+
 async def _resolve(url: httpx.URL, policy: EndpointPolicy) -> tuple[IPAddress, ...]:
     """Every address the host resolves to, in resolver order, without duplicates."""
-    port = url.port or (443 if url.scheme == "https" else 80)
+    port = _port(url)
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(policy.resolve_timeout_seconds):
@@ -214,6 +240,7 @@ def _address_problem(address: IPAddress) -> str | None:
         (address.is_reserved, "a reserved address"),
         (address.is_private, "a private address"),
         (not address.is_global, "an address that is not publicly routable"),
+        (_in_networks(address, _SPECIAL_PURPOSE), "a special-purpose address"),
     )
     return next((problem for failed, problem in checks if failed), None)
 

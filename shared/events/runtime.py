@@ -31,6 +31,7 @@ def endpoint_policy(settings: ServiceSettings) -> EndpointPolicy:
         allowed_networks=tuple(
             ipaddress.ip_network(n, strict=False) for n in settings.subscription_allowed_networks
         ),
+        allowed_ports=frozenset(settings.subscription_allowed_ports),
     )
 
 

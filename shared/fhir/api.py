@@ -12,43 +12,30 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
 
 from shared.auth import CurrentPrincipal, Principal
-from shared.fhir import rendering
+from shared.fhir import openapi, rendering
 from shared.fhir.bundles import parse_bundle, run_batch, run_transaction
 from shared.fhir.capability import capability_statement
 from shared.fhir.http import (
-    FHIR_JSON,
     FhirResponse,
     link_url,
     preferences,
     read_body,
+    read_limited,
     respond,
     version_headers,
 )
 from shared.fhir.outcomes import bad_request, information, method_not_allowed, not_found
-from shared.fhir.registry import Registry
+from shared.fhir.registry import Registry, ResourceDefinition
 from shared.fhir.search import date as date_search
 from shared.fhir.search.request import SearchLimits
 from shared.fhir.service import FhirService, WriteResult, format_instant, now_utc
 from shared.fhir.storage.repository import StoredResource
 from shared.fhir.validation import parse_json
-
-_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {FHIR_JSON: {"schema": {"type": "object", "additionalProperties": True}}},
-    }
-}
-_FHIR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    "default": {
-        "description": "A FHIR resource or Bundle; errors are OperationOutcomes",
-        "content": {FHIR_JSON: {"schema": {"type": "object"}}},
-    }
-}
+from shared.request_limits import form_parameters
 
 
 def base_url(request: Request) -> str:
@@ -100,7 +87,11 @@ async def _search_items(request: Request) -> list[tuple[str, str]]:
         media = request.headers.get("content-type", "").split(";")[0].strip()
         if media != "application/x-www-form-urlencoded":
             raise bad_request("POST _search takes application/x-www-form-urlencoded parameters")
-        items += parse_qsl((await request.body()).decode(), keep_blank_values=True)
+        settings = request.app.state.settings
+        body = await read_limited(request, settings.max_request_bytes)
+        items += form_parameters(
+            body, already=len(items), max_parameters=settings.max_query_parameters
+        )
     return items
 
 
@@ -163,8 +154,9 @@ async def _history(
     return respond(request, body)
 
 
-def _type_routes(router: APIRouter, resource_type: str) -> None:
-    """Add every interaction on `resource_type` to `router`."""
+def _type_routes(router: APIRouter, definition: ResourceDefinition) -> None:
+    """Add every interaction on `definition`'s type to `router`."""
+    resource_type = definition.type
 
     async def search(request: Request, principal: CurrentPrincipal) -> Response:
         items = await _search_items(request)
@@ -228,20 +220,23 @@ def _type_routes(router: APIRouter, resource_type: str) -> None:
             stored = await fhir.vread(resource_type, id, vid)
         return _read(request, stored)
 
-    routes: list[tuple[str, Callable[..., Awaitable[Response]], str, str, bool]] = [
-        ("", search, "GET", "search-type", False),
-        ("/_search", search, "POST", "search-type (form)", False),
-        ("", create, "POST", "create", True),
-        ("", conditional_update, "PUT", "conditional update", True),
-        ("", conditional_delete, "DELETE", "conditional delete", False),
-        ("/_history", type_history, "GET", "history-type", False),
-        ("/{id}", read, "GET", "read", False),
-        ("/{id}", update, "PUT", "update", True),
-        ("/{id}", delete, "DELETE", "delete", False),
-        ("/{id}/_history", instance_history, "GET", "history-instance", False),
-        ("/{id}/_history/{vid}", vread, "GET", "vread", False),
+    body = openapi.resource_body(resource_type)
+    routes: list[
+        tuple[str, Callable[..., Awaitable[Response]], str, str, dict[str, Any] | None]
+    ] = [
+        ("", search, "GET", "search-type", openapi.search_query(definition)),
+        ("/_search", search, "POST", "search-type (form)", openapi.search_form(definition)),
+        ("", create, "POST", "create", body),
+        ("", conditional_update, "PUT", "conditional update", body),
+        ("", conditional_delete, "DELETE", "conditional delete", None),
+        ("/_history", type_history, "GET", "history-type", openapi.history_query()),
+        ("/{id}", read, "GET", "read", None),
+        ("/{id}", update, "PUT", "update", body),
+        ("/{id}", delete, "DELETE", "delete", None),
+        ("/{id}/_history", instance_history, "GET", "history-instance", openapi.history_query()),
+        ("/{id}/_history/{vid}", vread, "GET", "vread", None),
     ]
-    for suffix, endpoint, method, label, has_body in routes:
+    for suffix, endpoint, method, label, extra in routes:
         router.add_api_route(
             f"/{resource_type}{suffix}",
             endpoint,
@@ -252,8 +247,8 @@ def _type_routes(router: APIRouter, resource_type: str) -> None:
             ).replace(")", ""),
             tags=[resource_type],
             response_class=FhirResponse,
-            responses=_FHIR_RESPONSES,
-            openapi_extra=_BODY if has_body else None,
+            responses=openapi.answers(),
+            openapi_extra=extra,
         )
 
 
@@ -275,8 +270,8 @@ def fhir_router(registry: Registry) -> APIRouter:
         "",
         response_class=FhirResponse,
         tags=["system"],
-        openapi_extra=_BODY,
-        responses=_FHIR_RESPONSES,
+        openapi_extra=openapi.bundle_body(),
+        responses=openapi.answers(),
     )
     @router.post("/", response_class=FhirResponse, include_in_schema=False)
     async def bundle(request: Request, principal: CurrentPrincipal) -> Response:
@@ -289,8 +284,8 @@ def fhir_router(registry: Registry) -> APIRouter:
             result = await runner(fhir, entries, include_resources=include)
         return respond(request, result)
 
-    for resource_type in registry.types:
-        _type_routes(router, resource_type)
+    for definition in registry.definitions:
+        _type_routes(router, definition)
 
     @router.api_route(
         "/{path:path}",

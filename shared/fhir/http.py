@@ -10,7 +10,12 @@ from urllib.parse import urlencode
 import orjson
 from fastapi import Request, Response
 
-from shared.fhir.outcomes import not_acceptable, payload_too_large, unsupported_media_type
+from shared.fhir.outcomes import (
+    FhirError,
+    not_acceptable,
+    payload_too_large,
+    unsupported_media_type,
+)
 from shared.fhir.storage.repository import StoredResource
 
 FHIR_JSON = "application/fhir+json"
@@ -72,13 +77,28 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in _JSON_MEDIA:
         raise unsupported_media_type("Send FHIR resources as application/fhir+json")
+    return await read_limited(request, max_bytes)
+
+
+async def read_limited(request: Request, max_bytes: int) -> bytes:
+    """The body as sent, whatever its media type; 413 as soon as it passes `max_bytes`
+    (never held in memory whole before the check)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise payload_too_large(f"The request body exceeds {max_bytes} bytes")
-    body = await request.body()
-    if len(body) > max_bytes:
-        raise payload_too_large(f"The request body exceeds {max_bytes} bytes")
-    return body
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise payload_too_large(f"The request body exceeds {max_bytes} bytes")
+    return bytes(body)
+
+
+def error_response(error: FhirError) -> FhirResponse:
+    """The OperationOutcome answer of `error`, with its status and headers."""
+    return FhirResponse(
+        content=dumps(error.outcome()), status_code=error.status, headers=error.headers
+    )
 
 
 def dumps(data: Any, request: Request | None = None) -> bytes:

@@ -183,6 +183,24 @@ def payload_too_large(diagnostics: str) -> FhirError:
     return err
 
 
+def too_costly(diagnostics: str, expression: str | None = None) -> FhirError:
+    """A request the server will not run at its size (too many parameters, say): 400."""
+    return _error("too-costly", diagnostics, expression)
+
+
+def uri_too_long(diagnostics: str) -> FhirError:
+    err = _error("too-costly", diagnostics)
+    err.status = 414
+    return err
+
+
+def throttled(diagnostics: str, retry_after_seconds: int) -> FhirError:
+    """429: the client sent more than its rate limit allows; it may retry after the wait."""
+    err = _error("throttled", diagnostics)
+    err.headers = {"Retry-After": str(retry_after_seconds)}
+    return err
+
+
 def internal_error() -> FhirError:
     return _error("exception", "The server failed to process the request; it has been logged.")
 

@@ -135,13 +135,13 @@ def validate_resource(data: Any, expected_type: str | None = None) -> dict[str, 
     resource_type = data.get("resourceType")
     if not isinstance(resource_type, str) or not resource_type:
         raise bad_request("The resource has no resourceType", "resourceType")
-    if expected_type is not None and resource_type != expected_type:
-        raise bad_request(
-            f"Expected a {expected_type} but the body is a {resource_type}", "resourceType"
-        )
     model = _model(resource_type)
+    if expected_type is not None and resource_type != expected_type:
+        # Named only when it is a type name: anything else is the client's data, unechoed.
+        found = f"a {resource_type}" if model is not None else "of no FHIR R4 resource type"
+        raise bad_request(f"Expected a {expected_type} but the body is {found}", "resourceType")
     if model is None:
-        raise bad_request(f"'{resource_type}' is not a FHIR R4 resource type", "resourceType")
+        raise bad_request("The resourceType is not a FHIR R4 resource type", "resourceType")
     issues: list[Issue] = []
     try:
         model.model_validate(data)

@@ -3,6 +3,8 @@ that crashes is back once restarted."""
 
 from __future__ import annotations
 
+import socket
+
 import httpx
 
 from tests.e2e.platform import E2EPlatform
@@ -26,3 +28,16 @@ def test_a_crashed_service_is_ready_again_once_restarted(platform: E2EPlatform) 
     platform.local.start("sla")
     platform.local.wait_ready(["sla", "gateway"], timeout=60)
     assert httpx.get(gateway_ready, trust_env=False).status_code == 200
+
+
+def test_the_server_refuses_a_request_head_of_megabytes(platform: E2EPlatform) -> None:
+    host, port = platform.local.local_host, platform.local.ports["gateway"]
+    head = b"GET /fhir/metadata HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 2_000_000
+    with socket.create_connection((host, port), timeout=10) as connection:
+        try:
+            connection.sendall(head + b"\r\n\r\n")
+            answer = connection.recv(64)
+        except ConnectionError:  # refused while still sending: closed, not read
+            answer = b""
+
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 400")

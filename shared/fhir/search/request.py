@@ -110,6 +110,9 @@ class SearchLimits:
     max_count: int
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f]")
+
+
 def parse_search(
     definition: ResourceDefinition,
     items: list[tuple[str, str]],
@@ -120,6 +123,9 @@ def parse_search(
     """Turn query items into a SearchRequest; unknown parameters are errors unless lenient."""
     request = SearchRequest(count=limits.default_count)
     for key, raw in items:
+        if _CONTROL.search(key) or _CONTROL.search(raw):
+            # No stored value holds one, and PostgreSQL text cannot even compare with NUL.
+            raise bad_request("Search parameters may not contain control characters", key[:64])
         name, _, modifier = key.partition(":")
         if name in ("_format", "_pretty"):
             continue

@@ -14,7 +14,7 @@ import ssl
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -363,8 +363,9 @@ async def test_address_is_checked_again_at_delivery_time(
     # Public when the Subscription was created; the metadata service when delivering.
     dns.set("rebind.example.com", ("93.184.216.34",), ("169.254.169.254",))
     url = f"http://rebind.example.com:{receiver.port}/hook"
-    await check_endpoint(url, LOCAL)
-    result = await _post(client, url)
+    policy = replace(LOCAL, allowed_ports=frozenset({receiver.port}))
+    await check_endpoint(url, policy)
+    result = await _post(client, url, policy=policy)
     assert (result.delivered, result.reason) == (False, "endpoint address not allowed")
 
 

@@ -61,6 +61,15 @@ async def _refusal(url: str, policy: EndpointPolicy = STRICT) -> str:
         ("https://[ff02::1]/", "multicast"),
         ("https://240.0.0.1/", "reserved"),
         ("https://100.64.0.1/", "not publicly routable"),  # carrier-grade NAT
+        ("https://0.1.2.3/", "private"),  # "this network"
+        ("https://[::ffff:169.254.169.254]/", "cloud metadata"),  # IPv4-mapped
+        ("https://[::127.0.0.1]/", "reserved"),  # IPv4-compatible (deprecated)
+        ("https://192.0.0.8/", "special-purpose"),  # IETF protocol assignments
+        ("https://192.88.99.1/", "special-purpose"),  # 6to4 relay anycast
+        ("https://[fec0::1]/", "special-purpose"),  # site-local (deprecated, still routed)
+        ("https://[2001:db8::1]/", "private"),  # documentation
+        ("https://93.184.216.34:22/", "port is not allowed"),
+        ("https://93.184.216.34:6379/", "port is not allowed"),
         ("https://localhost/hook", "cluster-internal name"),
         ("https://LocalHost./hook", "cluster-internal name"),
         ("https://api.localhost/hook", "cluster-internal name"),
@@ -184,3 +193,16 @@ async def test_resolve_and_check_returns_the_checked_addresses(dns: FakeDns) -> 
         ipaddress.ip_address("93.184.216.34"),
         ipaddress.ip_address("2606:4700::1"),
     )
+
+
+async def test_operators_choose_the_ports_public_endpoints_may_use() -> None:
+    policy = EndpointPolicy(allowed_ports=frozenset({9443}))
+    await check_endpoint("https://93.184.216.34:9443/hook", policy)
+    assert "port is not allowed" in await _refusal("https://93.184.216.34/hook", policy)
+
+
+async def test_allowed_hosts_and_networks_may_use_any_port(dns: FakeDns) -> None:
+    dns.set("assignment", ("10.0.0.7",))
+    in_cluster = EndpointPolicy(allowed_hosts=frozenset({"assignment"}))
+    await check_endpoint("http://assignment:8000/events/order-registered", in_cluster)
+    await check_endpoint("http://127.0.0.1:54321/hook", LOCAL)

@@ -116,3 +116,11 @@ async def test_total_method_as_fhirpy_sends_it_is_read_as_total(
     assert bundle["total"] == 2
     response = await client.get("/Patient", params={"_totalMethod": "guess"})
     assert_outcome(response, 400, mentions="_totalMethod")
+
+
+async def test_control_characters_in_a_search_are_refused_not_sent_to_the_database(
+    client: httpx.AsyncClient,
+) -> None:
+    # Found by the schemathesis run: PostgreSQL cannot compare text with NUL (was a 500).
+    for query in ("code=2%00x", "status=active%01", "identifier%00=x"):
+        assert_outcome(await client.get(f"/ServiceRequest?{query}"), 400)
