@@ -11,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
+from shared.audit.log import AuditLog
+from shared.audit.middleware import AuditMiddleware
 from shared.db import Database
 from shared.events.api import subscription_operations
 from shared.events.consumer import Consumption, consumer_router
@@ -141,6 +143,9 @@ def create_service_app(
         database = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
         start_tracing(settings, database.engine)
         app.state.database = database
+        app.state.audit = AuditLog(
+            settings.resolved_audit_database_url, pool_size=settings.db_pool_size
+        )
         app.state.peers = Peers(settings)
         try:
             if on_startup is not None:
@@ -150,6 +155,7 @@ def create_service_app(
                 yield
         finally:
             await app.state.peers.aclose()
+            await app.state.audit.dispose()
             await database.dispose()
 
     app = FastAPI(
@@ -163,6 +169,8 @@ def create_service_app(
     )
     app.state.settings = settings
     app.state.registry = registry
+    # Inside the access log and tracing, so that they see the answer the audit allowed.
+    app.add_middleware(AuditMiddleware, fhir_base_path=settings.fhir_base_path)
     add_platform_layers(app)
 
     @app.get("/healthz", tags=["health"])
@@ -172,12 +180,15 @@ def create_service_app(
 
     @app.get("/readyz", tags=["health"])
     async def readyz(request: Request) -> Response:
-        """Readiness: the database answers and its schema is migrated."""
+        """Readiness: the database and the audit log answer, their schemas migrated."""
         try:
             await request.app.state.database.ping()
+            await request.app.state.audit.database.ping()
         except Exception as exc:  # any failure means "not ready", with the reason logged
             log.warning("not ready", extra={"error_type": type(exc).__name__})
-            return _error_response(unavailable("The database is not available or not migrated"))
+            return _error_response(
+                unavailable("The database or the audit log is not available or not migrated")
+            )
         return Response(content=b'{"status":"ready"}', media_type="application/json")
 
     if consumptions:

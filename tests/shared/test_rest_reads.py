@@ -266,7 +266,9 @@ async def test_healthz_and_readyz_answer_200_on_a_migrated_database(
 
 async def test_readyz_is_503_on_a_database_that_is_not_migrated(tmp_path: Path) -> None:
     settings = ServiceSettings(
-        service_name="intake", database_url=f"sqlite+aiosqlite:///{tmp_path}/empty.db"
+        service_name="intake",
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/empty.db",
+        audit_database_url=f"sqlite+aiosqlite:///{tmp_path}/empty-audit.db",
     )
     app, manager = await start_app("intake", settings)
     try:

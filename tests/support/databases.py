@@ -17,11 +17,19 @@ from services.sla.tables import sla_metadata
 from shared.fhir.storage.tables import metadata
 
 ROOT = Path(__file__).resolve().parents[2]
+AUDIT = "audit"  # the audit log the services share, migrated like a service's database
+
+
+def alembic_ini(service: str) -> Path:
+    """The Alembic configuration of `service` (or of the audit log)."""
+    if service == AUDIT:
+        return ROOT / "shared" / "audit" / "alembic.ini"
+    return ROOT / "services" / service / "alembic.ini"
 
 
 def migrate(service: str, url: str) -> None:
-    """Run `alembic upgrade head` for `service` against `url`."""
-    config = Config(str(ROOT / "services" / service / "alembic.ini"))
+    """Run `alembic upgrade head` for `service` (or the audit log) against `url`."""
+    config = Config(str(alembic_ini(service)))
     config.attributes["database_url"] = url
     command.upgrade(config, "head")
 
@@ -63,7 +71,8 @@ def sqlite_copy(template: Path, directory: Path) -> str:
 
 async def truncate_all(engine: AsyncEngine) -> None:
     """Empty every table of the FHIR store and of the services' own (PostgreSQL), restarting
-    sequences."""
+    sequences. Not the audit log: it refuses TRUNCATE (tests read back only their own
+    AuditEvents)."""
     declared = [t.name for t in (*metadata.sorted_tables, *sla_metadata.sorted_tables)]
     async with engine.begin() as connection:
         present = set(await connection.run_sync(lambda c: inspect(c).get_table_names()))
