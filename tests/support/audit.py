@@ -80,14 +80,18 @@ def subtype(event: dict[str, Any]) -> str:
 def patients(event: dict[str, Any]) -> set[str]:
     """The patients an event names."""
     return {
-        e["what"]["reference"] for e in event.get("entity", []) if e.get("role", {}).get("code") == "1"
+        e["what"]["reference"]
+        for e in event.get("entity", [])
+        if e.get("role", {}).get("code") == "1"
     }
 
 
 def objects(event: dict[str, Any]) -> list[str]:
     """The resources an event names as read or written."""
     return [
-        e["what"]["reference"] for e in event.get("entity", []) if e.get("role", {}).get("code") == "4"
+        e["what"]["reference"]
+        for e in event.get("entity", [])
+        if e.get("role", {}).get("code") == "4"
     ]
 
 

@@ -142,7 +142,7 @@ async def test_a_transaction_leaves_one_event_per_entry(
 async def test_a_refused_transaction_leaves_one_failure_naming_its_patients(
     intake_app: FastAPI, operator: httpx.AsyncClient
 ) -> None:
-    patient, stored = await stored_order(operator)
+    patient, _ = await stored_order(operator)
     sent = bundle(
         "transaction",
         post_entry(order(patient, "Organization/nowhere", "ACC-7002")),
