@@ -20,9 +20,9 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from scripts.local_platform import AUDIT
 from shared.settings import ServiceSettings
 from tests.support.databases import (
-    AUDIT,
     postgres_database,
     sqlite_copy,
     sqlite_template,

@@ -48,6 +48,7 @@ from tests.support.manifests import (
 # What the prod overlay's externally managed Secrets hold, for the settings check.
 PROVIDED = {
     "DATABASE_URL": "postgresql+asyncpg://teleradiology:secret@db.example.com:5432/app",
+    "AUDIT_DATABASE_URL": "postgresql+asyncpg://teleradiology:secret@db.example.com:5432/audit",
     "SERVICE_TOKEN": "a-service-token-from-the-secret-manager-0123456789",
     "EVENTS_SIGNING_SECRET": "an-events-signing-secret-from-the-secret-manager",
 }

@@ -13,18 +13,9 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from scripts.local_platform import alembic_ini
 from services.sla.tables import sla_metadata
 from shared.fhir.storage.tables import metadata
-
-ROOT = Path(__file__).resolve().parents[2]
-AUDIT = "audit"  # the audit log the services share, migrated like a service's database
-
-
-def alembic_ini(service: str) -> Path:
-    """The Alembic configuration of `service` (or of the audit log)."""
-    if service == AUDIT:
-        return ROOT / "shared" / "audit" / "alembic.ini"
-    return ROOT / "services" / service / "alembic.ini"
 
 
 def migrate(service: str, url: str) -> None:
