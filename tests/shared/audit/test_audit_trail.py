@@ -255,3 +255,17 @@ async def test_history_and_subscription_operations_are_recorded(
     assert (history["action"], patients(history)) == ("R", {patient})
     status = await the_event(intake_app, ("entity", "Subscription/none"))
     assert (subtype(status), status["outcome"]) == ("operation", "4")
+
+
+async def test_the_client_address_is_the_one_the_nearest_proxy_saw(
+    intake_app: FastAPI, operator: httpx.AsyncClient
+) -> None:
+    patient, stored = await stored_order(operator)
+    order_path = f"ServiceRequest/{stored['id']}"
+    forwarded = {"X-Forwarded-For": "203.0.113.9, 198.51.100.7"}  # client-sent, gateway-added
+    assert (await operator.get(f"/{order_path}", headers=forwarded)).status_code == 200
+
+    event = await the_event(intake_app, ("entity", order_path), ("subtype", "read"))
+    assert agent(event, "110153")["network"] == {"address": "198.51.100.7", "type": "2"}
+    found = await audit_events(intake_app, ("address:exact", "198.51.100.7"), ("patient", patient))
+    assert found == [event]
