@@ -33,7 +33,7 @@ LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet \
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target> [VAR=value]\n\nTargets:\n"} \
 	     /^[a-zA-Z0-9_.-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@printf '\nVariables: PYTEST_ARGS (extra pytest args), DATABASE_URL (migrate), K8S_VERSION (k8s), CLIENT (token),\n           BENCH_ARGS (e.g. BENCH_ARGS="--duration 20 --concurrency 64"; see docs/benchmarks.md)\n'
+	@printf '\nVariables: PYTEST_ARGS (extra pytest args), DATABASE_URL, AUDIT_DATABASE_URL (migrate), K8S_VERSION (k8s),\n           CLIENT (token), BENCH_ARGS (e.g. BENCH_ARGS="--duration 20 --concurrency 64"; see docs/benchmarks.md)\n'
 
 install: $(STAMP) ## Create .venv (Python 3.11) and install the locked runtime+dev dependencies
 
@@ -77,13 +77,15 @@ fmt: $(STAMP) ## Format the code and apply safe ruff fixes
 	"$(BIN)/ruff" format .
 	"$(BIN)/ruff" check --fix .
 
-migrate: $(STAMP) ## alembic upgrade head for every service (DATABASE_URL, or <SERVICE>_DATABASE_URL e.g. INTAKE_DATABASE_URL)
+migrate: $(STAMP) ## alembic upgrade head for every service and the audit log (DATABASE_URL or <SERVICE>_DATABASE_URL; AUDIT_DATABASE_URL)
 	@for s in $(SERVICES); do \
 	    var="$${s^^}_DATABASE_URL"; url="$${!var:-$${DATABASE_URL:-}}"; \
 	    echo "+ alembic -c services/$$s/alembic.ini upgrade head"; \
 	    ( if [ -n "$$url" ]; then export DATABASE_URL="$$url"; fi; \
 	      "$(BIN)/alembic" -c "services/$$s/alembic.ini" upgrade head ); \
 	done
+	@echo "+ alembic -c shared/audit/alembic.ini upgrade head"
+	@"$(BIN)/alembic" -c shared/audit/alembic.ini upgrade head
 
 bench: $(STAMP) ## Intake FHIR vs bare FastAPI+asyncpg on the local PostgreSQL (recreates bench_intake)
 	"$(PY)" bench/intake_bench.py $(BENCH_ARGS)

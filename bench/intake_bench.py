@@ -710,7 +710,14 @@ def _admin_and_name(url: str) -> tuple[str, str]:
     return admin, name
 
 
-async def prepare_database(url: str, *, recreate: bool) -> None:
+def audit_url(url: str) -> str:
+    """The benchmark's audit log: a database beside `url`'s, named `<its name>_audit`."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=parts.path + "_audit"))
+
+
+async def _migrate(url: str, *, recreate: bool, config: str, variable: str) -> None:
+    """(Re)create the bench_* database of `url` and run the Alembic `config` on it."""
     admin, name = _admin_and_name(url)
     if not name.startswith("bench_"):
         raise SystemExit(f"refusing to use database {name!r}: benchmark databases are bench_*")
@@ -722,15 +729,28 @@ async def prepare_database(url: str, *, recreate: bool) -> None:
         finally:
             await connection.close()
     migration = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "alembic", "-c", "services/intake/alembic.ini", "upgrade", "head"),
+        *(sys.executable, "-m", "alembic", "-c", config, "upgrade", "head"),
         cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": url},
+        env={**os.environ, variable: url},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
     output, _ = await asyncio.wait_for(migration.communicate(), 300)
     if migration.returncode != 0:
         raise SystemExit(f"alembic upgrade head failed:\n{output.decode()}")
+
+
+async def prepare_database(url: str, *, recreate: bool) -> None:
+    """Intake's database (with the baseline's table) and the audit log beside it."""
+    await _migrate(
+        url, recreate=recreate, config="services/intake/alembic.ini", variable="DATABASE_URL"
+    )
+    await _migrate(
+        audit_url(url),
+        recreate=recreate,
+        config="shared/audit/alembic.ini",
+        variable="AUDIT_DATABASE_URL",
+    )
     connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
     try:
         for statement in TABLE_DDL:
@@ -890,7 +910,16 @@ def make_bench(name: str, args: argparse.Namespace, url: str) -> Bench:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("OTEL_", "DATABASE_URL", "DB_POOL", "PUBLIC_BASE_URL", "BASELINE_"))
+        if not k.startswith(
+            (
+                "OTEL_",
+                "DATABASE_URL",
+                "AUDIT_DATABASE_URL",
+                "DB_POOL",
+                "PUBLIC_BASE_URL",
+                "BASELINE_",
+            )
+        )
     }
     env.update(PYTHONDONTWRITEBYTECODE="1")
     if name == "fhir":
@@ -898,6 +927,7 @@ def make_bench(name: str, args: argparse.Namespace, url: str) -> Bench:
             ENVIRONMENT="development",
             SERVICE_NAME="intake",
             DATABASE_URL=url,
+            AUDIT_DATABASE_URL=audit_url(url),
             DB_POOL_SIZE=str(args.pool_size),
             DEV_AUTH_TOKEN=TOKEN,
             OTEL_TRACES_EXPORTER="none",

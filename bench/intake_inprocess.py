@@ -10,7 +10,8 @@ uses it: run once with the phase's requests and once without, and subtract.
     valgrind ... .venv/bin/python bench/intake_inprocess.py --phase create -n 0
     # instructions per create = (I refs of the first - I refs of the second) / 100
 
-The database must exist and be migrated (bench/intake_bench.py leaves `bench_intake` so).
+The database must exist and be migrated, and its audit log beside it (bench/intake_bench.py
+leaves `bench_intake` and `bench_intake_audit` so).
 Both runs warm up the same way first (100 creates, 100 reads, 20 searches). The events
 relay and notifier are off unless `--events`: this measures the request path.
 """
@@ -35,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from bench.intake_bench import (  # noqa: E402
     DEFAULT_DATABASE_URL,
     TOKEN,
+    audit_url,
     order_body,
     organization_body,
     patient_body,
@@ -98,6 +100,7 @@ async def run(args: argparse.Namespace) -> None:
         os.environ.update(
             ENVIRONMENT="development",
             DATABASE_URL=args.database_url,
+            AUDIT_DATABASE_URL=audit_url(args.database_url),
             DEV_AUTH_TOKEN=TOKEN,
             OTEL_TRACES_EXPORTER="none",
             LOG_LEVEL="WARNING",

@@ -54,7 +54,7 @@ from bench.notifications_load import (  # noqa: E402
     place_orders,
     webhook_baseline,
 )
-from scripts.local_platform import SERVICES, LocalPlatform, free_ports  # noqa: E402
+from scripts.local_platform import DATABASES, LocalPlatform, free_ports  # noqa: E402
 from shared.events.topics import TOPIC_BASE  # noqa: E402
 from tests.e2e.loop import (  # noqa: E402
     SECRET,
@@ -104,8 +104,9 @@ def _loopback(host: str) -> bool:
 
 
 def service_databases(admin_url: str) -> dict[str, str]:
-    """A freshly migrated database per service (test_<service>_bench_notifications)."""
-    return {s: postgres_database(admin_url, s, DATABASE_SUFFIX) for s in SERVICES}
+    """A freshly migrated database per service and for the audit log they share
+    (test_<name>_bench_notifications)."""
+    return {s: postgres_database(admin_url, s, DATABASE_SUFFIX) for s in DATABASES}
 
 
 def start_platform(

@@ -4,6 +4,7 @@ gateway, each a uvicorn process on its own port, wired to each other on loopback
 Used by `make run` (scripts/run_local.py), the end-to-end tests (tests/e2e/) and the
 benchmarks. Each process gets the environment a deployment would give it (see
 `LocalPlatform.environment`); callers may override any variable, globally or per process.
+`database_urls` names each service's database and the audit log they share (`audit`).
 
     with LocalPlatform(database_urls=urls, ports=free_ports(), log_dir=logs) as platform:
         platform.start_all()
@@ -41,6 +42,8 @@ from shared.settings import DEV_TOKEN_DEFAULT, ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("intake", "assignment", "reporting", "sla")
+AUDIT = "audit"  # the audit log every service appends to: a database, not a process
+DATABASES = (*SERVICES, AUDIT)
 GATEWAY = "gateway"
 PROCESSES = (*SERVICES, GATEWAY)
 DEFAULT_PORTS = {
@@ -86,6 +89,13 @@ def consumptions_of(service: str) -> tuple[Consumption, ...]:
     return tuple(getattr(module, "CONSUMPTIONS", ()))
 
 
+def alembic_ini(database: str) -> Path:
+    """The Alembic configuration of a service's database, or of the audit log."""
+    if database == AUDIT:
+        return ROOT / "shared" / "audit" / "alembic.ini"
+    return ROOT / "services" / database / "alembic.ini"
+
+
 def origin(host: str, port: int) -> str:
     """`http://host:port`, bracketing an IPv6 address."""
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
@@ -107,7 +117,7 @@ class LocalPlatform:
         log_dir: Path | None = None,
         log_level: str = "warning",
     ) -> None:
-        missing = [s for s in SERVICES if s not in database_urls]
+        missing = [s for s in DATABASES if s not in database_urls]
         if missing:
             raise ValueError(f"no database URL for {', '.join(missing)}")
         unknown = sorted(set(ports or {}) - set(PROCESSES))
@@ -164,17 +174,25 @@ class LocalPlatform:
         values.update({f"{s.upper()}_URL": self.origin(s) for s in SERVICES})
         if name in SERVICES:
             values["DATABASE_URL"] = self.database_urls[name]
+            values["AUDIT_DATABASE_URL"] = self.database_urls[AUDIT]
         return values
 
     # ------------------------------------------------------------------ lifecycle
 
     def migrate(self, service: str) -> ServiceSettings:
         """`alembic upgrade head` on the service's database; returns its settings."""
-        settings = ServiceSettings(service_name=service, database_url=self.database_urls[service])
-        config = Config(str(ROOT / "services" / service / "alembic.ini"))
-        config.attributes["database_url"] = settings.resolved_database_url
-        command.upgrade(config, "head")
+        settings = ServiceSettings(
+            service_name=service,
+            database_url=self.database_urls[service],
+            audit_database_url=self.database_urls[AUDIT],
+        )
+        _upgrade(service, settings.resolved_database_url)
         return settings
+
+    def migrate_audit_log(self) -> None:
+        """`alembic upgrade head` on the audit log the services share."""
+        settings = ServiceSettings(audit_database_url=self.database_urls[AUDIT])
+        _upgrade(AUDIT, settings.resolved_audit_database_url)
 
     def start(self, name: str) -> None:
         """Start process `name` (a service or the gateway) as uvicorn on its port."""
@@ -374,6 +392,12 @@ class LocalPlatform:
             log.seek(max(0, log_path.stat().st_size - _LOG_TAIL_BYTES))
             text = log.read().decode(errors="replace")
         return "\n".join(text.splitlines()[-lines:])
+
+
+def _upgrade(database: str, url: str) -> None:
+    config = Config(str(alembic_ini(database)))
+    config.attributes["database_url"] = url
+    command.upgrade(config, "head")
 
 
 def _reap(process: subprocess.Popen[bytes], timeout: float) -> int:

@@ -1,16 +1,17 @@
 """`make run`: the whole platform on this machine, on embedded SQLite, in one command.
 
-Prestart sequence, then serve: migrate each service's database (Alembic); load the demo's
-facilities into intake and its roster (radiologists, licences, privileges at those
-facilities) into assignment; start each service as its own uvicorn process on its own
-port, and the gateway in front of them on GATEWAY_PORT (8080): one FHIR base URL for every
-resource type. Once every service's own subscriptions are active at the services it
-consumes from, the demo's orders go into intake, so that their events go round: assignment
-makes each order's read Task, sla starts its timeline. Every step is idempotent: a second
-run loads nothing new. Ctrl-C stops them all. Settings come from the environment as in
-production (see docs/configuration.md); each service's database defaults to
-`var/<service>.db` and can be pointed elsewhere with `<SERVICE>_DATABASE_URL` (e.g.
-`INTAKE_DATABASE_URL=postgresql://...`).
+Prestart sequence, then serve: migrate each service's database and the audit log
+(Alembic); load the demo's facilities into intake and its roster (radiologists, licences,
+privileges at those facilities) into assignment; start each service as its own uvicorn
+process on its own port, and the gateway in front of them on GATEWAY_PORT (8080): one FHIR
+base URL for every resource type. Once every service's own subscriptions are active at the
+services it consumes from, the demo's orders go into intake, so that their events go
+round: assignment makes each order's read Task, sla starts its timeline. Every step is
+idempotent: a second run loads nothing new. Ctrl-C stops them all. Settings come from the
+environment as in production (see docs/configuration.md); each service's database defaults
+to `var/<service>.db` and can be pointed elsewhere with `<SERVICE>_DATABASE_URL` (e.g.
+`INTAKE_DATABASE_URL=postgresql://...`); the audit log they share, `var/audit.db`, with
+`AUDIT_DATABASE_URL`.
 
 Each service is started with PUBLIC_BASE_URL set to the gateway's origin, so that the
 `Location` headers, `fullUrl`s and paging links it writes name the front door, which
@@ -34,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from scripts.local_platform import (  # noqa: E402
+    DATABASES,
     DEFAULT_PORTS,
     GATEWAY,
     PROCESSES,
@@ -54,10 +56,10 @@ def local_platform() -> LocalPlatform:
     """The platform as configured by this shell's environment (ports, host, databases)."""
     return LocalPlatform(
         database_urls={
-            service: os.environ.get(
-                f"{service.upper()}_DATABASE_URL", f"sqlite+aiosqlite:///{ROOT}/var/{service}.db"
+            name: os.environ.get(
+                f"{name.upper()}_DATABASE_URL", f"sqlite+aiosqlite:///{ROOT}/var/{name}.db"
             )
-            for service in SERVICES
+            for name in DATABASES
         },
         ports={
             name: int(os.environ.get(f"{name.upper()}_PORT", str(DEFAULT_PORTS[name])))
@@ -197,6 +199,7 @@ def serve(platform: LocalPlatform, intake: ServiceSettings) -> int:
 def main() -> int:
     with local_platform() as platform:
         settings = {service: platform.migrate(service) for service in SERVICES}
+        platform.migrate_audit_log()
         facilities = asyncio.run(seed_facilities(settings["intake"]))
         print(f"intake: {len(facilities)} demo facilities loaded", flush=True)
         created = asyncio.run(seed_roster(settings["assignment"], facilities))

@@ -14,6 +14,8 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.audit.log import AuditLog
+from shared.audit.middleware import AuditMiddleware
 from shared.db import Database
 from shared.events.api import subscription_operations
 from shared.events.consumer import Consumption, consumer_router
@@ -170,6 +172,9 @@ def create_service_app(
         database = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
         start_tracing(settings, database.engine)
         app.state.database = database
+        app.state.audit = AuditLog(
+            settings.resolved_audit_database_url, pool_size=settings.db_pool_size
+        )
         app.state.peers = Peers(settings)
         app.state.authenticator = Authenticator.from_settings(settings)
         try:
@@ -181,6 +186,7 @@ def create_service_app(
         finally:
             await app.state.authenticator.aclose()
             await app.state.peers.aclose()
+            await app.state.audit.dispose()
             await database.dispose()
 
     app = FastAPI(
@@ -195,6 +201,8 @@ def create_service_app(
     app.state.settings = settings
     app.state.registry = registry
     app.state.rate_limiter = RateLimiter.from_settings(settings)
+    # Inside the access log and tracing, so that they see the answer the audit allowed.
+    app.add_middleware(AuditMiddleware, fhir_base_path=settings.fhir_base_path)
     add_platform_layers(app)
 
     @app.get("/healthz", tags=["health"])
@@ -204,12 +212,15 @@ def create_service_app(
 
     @app.get("/readyz", tags=["health"])
     async def readyz(request: Request) -> Response:
-        """Readiness: the database answers and its schema is migrated."""
+        """Readiness: the database and the audit log answer, their schemas migrated."""
         try:
             await request.app.state.database.ping()
+            await request.app.state.audit.database.ping()
         except Exception as exc:  # any failure means "not ready", with the reason logged
             log.warning("not ready", extra={"error_type": type(exc).__name__})
-            return error_response(unavailable("The database is not available or not migrated"))
+            return error_response(
+                unavailable("The database or the audit log is not available or not migrated")
+            )
         return Response(content=b'{"status":"ready"}', media_type="application/json")
 
     if consumptions:

@@ -18,6 +18,9 @@ from sqlalchemy.ext.asyncio import (
 
 # Key in `AsyncSession.info` marking a transaction that wrote outbox events.
 OUTBOX_WRITTEN = "outbox_written"
+# Key in `AsyncSession.info` of a database no relay reads (the audit log): its writes
+# record no outbox events.
+NO_OUTBOX = "no_outbox"
 
 
 def _sqlite_serial_transactions(engine: AsyncEngine) -> None:
@@ -52,9 +55,11 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 class Database:
     """Engine plus session factory; one session per request, committed at the edge."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, outbox: bool = True) -> None:
         self.engine = create_engine(url, pool_size=pool_size)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, info={} if outbox else {NO_OUTBOX: True}
+        )
         # Set when a transaction that wrote outbox events commits: wakes this process's
         # relay at once instead of at its next poll (other replicas still poll).
         self.outbox_committed = asyncio.Event()

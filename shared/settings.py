@@ -59,6 +59,10 @@ def database_password(url: str) -> str | None:
         return None
 
 
+# The audit log every service appends to when AUDIT_DATABASE_URL is not set.
+DEFAULT_AUDIT_DATABASE_URL = "sqlite+aiosqlite:///var/audit.db"
+
+
 def default_database_url(service_name: str) -> str:
     """Where a service keeps its data when DATABASE_URL is not set: an embedded SQLite file."""
     return f"sqlite+aiosqlite:///var/{service_name}.db"
@@ -159,6 +163,11 @@ class ServiceSettings(PeerSettings):
         description="SQLAlchemy URL; postgresql:// or sqlite:// (default: var/<service>.db)",
     )
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    audit_database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL of the append-only audit log the services share "
+        "(AuditEvents); postgresql:// or sqlite:// (default: var/audit.db)",
+    )
     dev_auth_token: SecretStr = SecretStr(DEV_TOKEN_DEFAULT)
     search_default_count: int = Field(default=20, ge=1, le=1000)
     search_max_count: int = Field(default=200, ge=1, le=1000)
@@ -250,7 +259,7 @@ class ServiceSettings(PeerSettings):
     def _internal_origin(cls, value: str | None) -> str | None:
         return http_origin(value, "INTERNAL_URL")
 
-    @field_validator("database_url")
+    @field_validator("database_url", "audit_database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:
         return async_database_url(value)
@@ -275,6 +284,10 @@ class ServiceSettings(PeerSettings):
             raise ValueError("SEARCH_DEFAULT_COUNT exceeds SEARCH_MAX_COUNT")
         if self.environment == "production" and not self.database_url.startswith("postgresql"):
             raise ValueError("production needs a PostgreSQL DATABASE_URL")
+        if self.environment == "production" and not self.audit_database_url.startswith(
+            "postgresql"
+        ):
+            raise ValueError("production needs a PostgreSQL AUDIT_DATABASE_URL")
         if self.environment != "development":
             self._refuse_development_secrets()
         check_auth_settings(self)
@@ -290,8 +303,12 @@ class ServiceSettings(PeerSettings):
             raise ValueError(f"SERVICE_TOKEN needs at least {MIN_SECRET_LENGTH} characters")
         if self.events_signing_secret.get_secret_value() == service_token:
             raise ValueError("EVENTS_SIGNING_SECRET and SERVICE_TOKEN must be different secrets")
-        if database_password(self.database_url) in DEV_DATABASE_PASSWORDS:
-            raise ValueError("DATABASE_URL has a development password; set a real one")
+        for name, url in (
+            ("DATABASE_URL", self.database_url),
+            ("AUDIT_DATABASE_URL", self.audit_database_url),
+        ):
+            if database_password(url) in DEV_DATABASE_PASSWORDS:
+                raise ValueError(f"{name} has a development password; set a real one")
 
     @property
     def public_fhir_base(self) -> str:
@@ -302,3 +319,7 @@ class ServiceSettings(PeerSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or default_database_url(self.service_name)
+
+    @property
+    def resolved_audit_database_url(self) -> str:
+        return self.audit_database_url or DEFAULT_AUDIT_DATABASE_URL

@@ -20,6 +20,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from scripts.local_platform import AUDIT
 from shared.settings import ServiceSettings
 from tests.support.databases import (
     postgres_database,
@@ -100,11 +101,16 @@ def database_url(
 ) -> Callable[[str], str]:
     """The URL of an empty, migrated database for a service, on this test's backend."""
 
+    made: dict[str, str] = {}  # one per service per test: apps of a test share the audit log
+
     def url_for(service: str) -> str:
-        if backend == "sqlite":
-            return databases.sqlite(service, tmp_path / service)
-        admin_url = request.getfixturevalue("postgres_admin_url")
-        return databases.postgresql(service, admin_url)
+        if service not in made:
+            if backend == "sqlite":
+                made[service] = databases.sqlite(service, tmp_path / service)
+            else:
+                admin_url = request.getfixturevalue("postgres_admin_url")
+                made[service] = databases.postgresql(service, admin_url)
+        return made[service]
 
     return url_for
 
@@ -116,6 +122,9 @@ def make_settings(database_url: Callable[[str], str]) -> Callable[..., ServiceSe
             "service_name": service,
             "environment": "development",
             "database_url": database_url(service),
+            # The audit log: a fresh copy per test on SQLite; one per session on PostgreSQL
+            # (append-only: it cannot be emptied between tests).
+            "audit_database_url": database_url(AUDIT),
             "dev_auth_token": DEV_TOKEN,
             # Secrets set explicitly, so that settings for other environments are valid too.
             "service_token": DEV_TOKEN,

@@ -86,8 +86,21 @@ def test_compose_defines_every_service() -> None:
 def test_database_init_scripts_create_one_database_per_service() -> None:
     compose_dbs = _created_databases(ROOT / "deploy" / "compose" / "initdb.sql")
     dev_dbs = _created_databases(K8S_DIR / "overlays" / "dev" / "initdb.sql")
-    assert sorted(compose_dbs) == sorted(SERVICES)
+    assert sorted(compose_dbs) == sorted([*SERVICES, "audit"])  # and the shared audit log
     assert dev_dbs == compose_dbs
+
+
+def test_compose_migrates_the_audit_log_before_any_service_starts() -> None:
+    services: dict[str, Doc] = _load_compose()["services"]
+    migrate = services["migrate-audit"]
+    assert migrate["command"] == ["alembic", "-c", "shared/audit/alembic.ini", "upgrade", "head"]
+    url = migrate["environment"]["AUDIT_DATABASE_URL"]
+    assert url.endswith("/audit")
+    for svc in SERVICES:
+        assert services[svc]["environment"]["AUDIT_DATABASE_URL"] == url
+        assert services[svc]["depends_on"]["migrate-audit"]["condition"] == (
+            "service_completed_successfully"
+        )
 
 
 def test_compose_gateway_is_the_front_door(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -55,6 +55,7 @@ from tests.support.tokens import TEST_SIGNING_PEM, TEST_VERIFY_JWKS
 # What the prod overlay's externally managed Secrets hold, for the settings check.
 PROVIDED = {
     "DATABASE_URL": "postgresql+asyncpg://teleradiology:secret@db.example.com:5432/app",
+    "AUDIT_DATABASE_URL": "postgresql+asyncpg://teleradiology:secret@db.example.com:5432/audit",
     "SERVICE_TOKEN": "a-service-token-from-the-secret-manager-0123456789",
     "EVENTS_SIGNING_SECRET": "an-events-signing-secret-from-the-secret-manager",
     "AUTH_SIGNING_KEY": TEST_SIGNING_PEM,

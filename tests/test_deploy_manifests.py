@@ -229,6 +229,16 @@ def test_every_service_has_a_migration_job(overlay: str) -> None:
         if command != ["alembic", "-c", f"services/{svc}/alembic.ini", "upgrade", "head"]:
             problems.append(f"{svc}-migrate runs {command}")
         problems += _check_hardening(job)
+    audit = jobs.get("audit-migrate")
+    if audit is None:
+        problems.append("no Job audit-migrate (the audit log the services share)")
+    else:
+        command = _pod_spec(audit)["containers"][0]["command"]
+        if command != ["alembic", "-c", "shared/audit/alembic.ini", "upgrade", "head"]:
+            problems.append(f"audit-migrate runs {command}")
+        if "AUDIT_DATABASE_URL" not in _env_names(_pod_spec(audit)["containers"][0]):
+            problems.append("audit-migrate has no AUDIT_DATABASE_URL")
+        problems += _check_hardening(audit)
     assert not problems, f"{overlay}:\n" + "\n".join(problems)
 
 

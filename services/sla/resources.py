@@ -1,5 +1,7 @@
 """What sla serves: breaches (DetectedIssue, with their topics), compliance reports
-(MeasureReport) and the `$turnaround` operation over the timelines it keeps."""
+(MeasureReport), the `$turnaround` operation over the timelines it keeps, and -- to
+auditors, read and search only -- the AuditEvents of the platform's shared audit log
+(operations: shared/audit)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from typing import Any
 
 from services.sla.breaches import SLA_EVENT_SYSTEM, breach_identifiers
 from services.sla.turnaround import OPERATION as TURNAROUND
+from shared.audit.resource import AUDIT_EVENT
 from shared.events.topics import FiresTest, topic
 from shared.fhir.registry import Registry, ResourceDefinition, date, reference, token
 
@@ -108,5 +111,6 @@ REGISTRY = Registry(
             ),
             documentation="Turnaround compliance reports.",
         ),
+        AUDIT_EVENT,
     ),
 )

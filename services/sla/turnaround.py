@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from services.sla.timeline import Timeline, timeline
+from shared.audit.trail import accessed, note
 from shared.auth import CurrentPrincipal
 from shared.fhir.canonical import CANONICAL_BASE
 from shared.fhir.http import respond
@@ -84,6 +85,8 @@ def turnaround_router() -> APIRouter:
             found = await timeline(session, order_id)
         if found is None:
             raise unknown
+        order_path = f"ServiceRequest/{order_id}"
+        note(request, accessed("operation", "ServiceRequest", object_path=order_path))
         return respond(request, turnaround_parameters(found))
 
     return router

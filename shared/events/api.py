@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
+from shared.audit.trail import accessed, note
 from shared.auth import CurrentPrincipal
 from shared.events.notifications import notification_bundle, numbered_event, status_parameters
 from shared.events.subscriptions import CONTENTS, read_subscription
@@ -52,6 +53,7 @@ def subscription_operations() -> APIRouter:
         root = base_url(request)
         async with fhir_session(request, principal) as fhir:
             resource, state = await _state(fhir, id)
+            note(request, accessed("operation", "Subscription", object_path=f"Subscription/{id}"))
         subscription = read_subscription(resource)
         status = status_parameters(
             subscription=f"{root}/Subscription/{id}",
@@ -95,12 +97,17 @@ def subscription_operations() -> APIRouter:
             )
             if until is not None:
                 query = query.where(e.event_number <= until)
-            events = []
+            events, versions = [], []
             for row in await fhir.repository.session.execute(query):
                 version = await fhir.repository.version(
                     row.resource_type, row.resource_id, row.version_id
                 )
                 events.append(numbered_event(row, version))
+                versions.append(version)
+            # The replayed versions are data read through the subscription: each is named.
+            replay = accessed("operation", "Subscription", versions)
+            replay.objects.insert(0, f"Subscription/{id}")
+            note(request, replay)
         chosen = content or subscription.content
         status = status_parameters(
             subscription=f"{root}/Subscription/{id}",

@@ -10,7 +10,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import OUTBOX_WRITTEN
+from shared.db import NO_OUTBOX, OUTBOX_WRITTEN
 from shared.events.tables import outbox_event
 
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -44,7 +44,10 @@ async def record_event(
     interaction: str,
     occurred_at: datetime,
 ) -> None:
-    """Add the event of a change to the change's transaction."""
+    """Add the event of a change to the change's transaction (none on a database without
+    an outbox relay: see `Database(outbox=False)`)."""
+    if session.info.get(NO_OUTBOX):
+        return
     session.info[OUTBOX_WRITTEN] = True
     await session.execute(
         insert(outbox_event).values(

@@ -16,7 +16,14 @@ from uuid import uuid4
 
 import orjson
 
-from shared.fhir.outcomes import FhirError, bad_request, multiple_matches, not_found
+from shared.audit.trail import Access, accessed, patients_of, searched
+from shared.fhir.outcomes import (
+    FhirError,
+    bad_request,
+    method_not_allowed,
+    multiple_matches,
+    not_found,
+)
 from shared.fhir.references import iter_references
 from shared.fhir.rendering import searchset
 from shared.fhir.service import FhirService, WriteResult, format_instant
@@ -40,6 +47,14 @@ class _Entry:
     matched: StoredResource | None = None  # what a conditional create found
     stored_id: str | None = None  # the id a POST was answered with
     response: dict[str, Any] = field(default_factory=dict)
+    access: Access | None = None  # what the entry did, for its AuditEvent
+
+    @property
+    def interaction(self) -> str:
+        """The REST interaction the entry asks for."""
+        if self.method == "GET":
+            return "read" if self.resource_id else "search-type"
+        return {"POST": "create", "PUT": "update", "DELETE": "delete"}.get(self.method, "patch")
 
 
 def _parse_entry(index: int, entry: Any, base_url: str) -> _Entry:
@@ -113,6 +128,13 @@ async def run_batch(
                 "status": str(exc.status),
                 "outcome": _entry_error(exc, entry).outcome(),
             }
+            entry.access = Access(
+                entry.interaction,
+                entry.resource_type,
+                objects=[f"{entry.resource_type}/{entry.resource_id}"] if entry.resource_id else [],
+                patients=patients_of(entry.resource),
+                status=exc.status,
+            )
     return _response_bundle("batch-response", entries)
 
 
@@ -248,7 +270,20 @@ def _processing_key(entries: list[_Entry]) -> Any:
     return lambda e: (_ORDER[e.method], level(e, frozenset()) if e.method == "POST" else 0, e.index)
 
 
+def _check_served(fhir: FhirService, entry: _Entry) -> None:
+    """Refuse an entry its type does not serve here (e.g. any AuditEvent entry: AuditEvents
+    are kept in the audit log, outside this Bundle's transaction)."""
+    definition = fhir.registry.get(entry.resource_type)
+    if definition is None:
+        return  # the service answers 404 for the type
+    if definition.store != "service":
+        raise bad_request(f"{entry.resource_type} cannot be used in a Bundle", "Bundle.entry")
+    if not definition.serves(entry.interaction):
+        raise method_not_allowed(f"{entry.interaction} is not supported on {entry.resource_type}")
+
+
 async def _execute(fhir: FhirService, entry: _Entry, include_resources: bool) -> dict[str, Any]:
+    _check_served(fhir, entry)
     rtype, rid, query = entry.resource_type, entry.resource_id, entry.query
     if entry.method == "POST":
         if entry.matched is not None:
@@ -263,45 +298,54 @@ async def _execute(fhir: FhirService, entry: _Entry, include_resources: bool) ->
                 assigned_id=entry.assigned_id,
             )
         entry.stored_id = result.stored.id
-        return _write_response(result, include_resources)
+        return _write_response(entry, result, include_resources)
     if entry.method == "PUT":
         if_match = entry.request.get("ifMatch")
         if rid:
             return _write_response(
+                entry,
                 await fhir.update(rtype, rid, entry.resource, if_match=if_match),
                 include_resources,
             )
         if query:
             return _write_response(
+                entry,
                 await fhir.conditional_update(rtype, query, entry.resource, if_match=if_match),
                 include_resources,
             )
         raise bad_request("A PUT entry needs Type/id or Type?criteria")
     if entry.method == "DELETE":
         if rid:
-            await fhir.delete(rtype, rid, if_match=entry.request.get("ifMatch"))
+            deleted = await fhir.delete(rtype, rid, if_match=entry.request.get("ifMatch"))
         elif query:
-            await fhir.conditional_delete(rtype, query)
+            deleted = await fhir.conditional_delete(rtype, query)
         else:
             raise bad_request("A DELETE entry needs Type/id or Type?criteria")
+        target = f"{rtype}/{rid}" if rid else None
+        entry.access = accessed("delete", rtype, [deleted], object_path=target)
         return {"status": "204 No Content"}
     if entry.method == "PATCH":
         raise bad_request("PATCH is not supported in Bundles")
     if rid:
         stored = await fhir.read(rtype, rid)
+        entry.access = accessed("read", rtype, [stored])
         return {
             "status": "200 OK",
             "etag": stored.etag,
             "lastModified": format_instant(stored.last_updated),
             "_resource": stored.content,
         }
-    found = await fhir.search(rtype, parse_qsl(query or "", keep_blank_values=True))
+    items = parse_qsl(query or "", keep_blank_values=True)
+    found = await fhir.search(rtype, items)
+    entry.access = searched(rtype, found, items, query or "")
     bundle = searchset(found, base_url=fhir.base_url, resource_type=rtype)
     return {"status": "200 OK", "_resource": bundle.decode()}
 
 
-def _write_response(result: WriteResult, include_resources: bool) -> dict[str, Any]:
+def _write_response(entry: _Entry, result: WriteResult, include_resources: bool) -> dict[str, Any]:
     stored = result.stored
+    interaction = "create" if result.created or result.resent else "update"
+    entry.access = accessed(interaction, stored.resource_type, [stored])
     response: dict[str, Any] = {
         "status": _STATUS_TEXT[201 if result.created else 200],
         "location": stored.versioned_path,

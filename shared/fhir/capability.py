@@ -53,17 +53,18 @@ def capability_statement(
             | ({"definition": p.definition} if p.definition else {})
             for p in (*COMMON_PARAMS.values(), *definition.search_params)
         ]
+        serves = definition.serves
         resource: dict[str, Any] = {
             "type": definition.type,
             "profile": f"http://hl7.org/fhir/StructureDefinition/{definition.type}",
-            "interaction": [{"code": code} for code in _INTERACTIONS],
-            "versioning": "versioned-update",
-            "readHistory": True,
+            "interaction": [{"code": code} for code in _INTERACTIONS if serves(code)],
+            "versioning": "versioned-update" if serves("update") else "versioned",
+            "readHistory": serves("vread"),
             "updateCreate": False,
-            "conditionalCreate": True,
+            "conditionalCreate": serves("create"),
             "conditionalRead": "not-supported",
-            "conditionalUpdate": True,
-            "conditionalDelete": "single",
+            "conditionalUpdate": serves("update"),
+            "conditionalDelete": "single" if serves("delete") else "not-supported",
             "searchInclude": list(definition.includes),
             "searchRevInclude": list(definition.revincludes),
             "searchParam": params,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from shared.fhir.outcomes import not_found
 
@@ -18,6 +18,24 @@ if TYPE_CHECKING:
     from shared.events.topics import Topic
     from shared.fhir.storage.repository import FhirRepository, StoredResource
     from shared.peers import Peers
+
+
+# The REST interactions a type may serve (CapabilityStatement codes).
+ALL_INTERACTIONS: frozenset[str] = frozenset(
+    {
+        "read",
+        "vread",
+        "update",
+        "delete",
+        "history-instance",
+        "history-type",
+        "create",
+        "search-type",
+    }
+)
+# Where a type's resources are kept: the service's own database, or the platform's shared,
+# append-only audit log (AuditEvent; see shared/audit).
+Store = Literal["service", "audit"]
 
 
 class ParamType(StrEnum):
@@ -93,6 +111,15 @@ class ResourceDefinition:
     # Business identifiers kept unique: a create that re-sends one returns the holder.
     unique_keys: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None
     documentation: str = ""
+    # The interactions served: routes, CapabilityStatement and Bundle entries follow it.
+    interactions: frozenset[str] = ALL_INTERACTIONS
+    store: Store = "service"
+    # The `_sort` of a search that names none (e.g. "-date": newest first).
+    default_sort: str | None = None
+
+    def serves(self, interaction: str) -> bool:
+        """Whether `interaction` (a CapabilityStatement code) is served on this type."""
+        return interaction in self.interactions
 
     def param(self, name: str) -> SearchParam | None:
         for p in self.search_params:

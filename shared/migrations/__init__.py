@@ -16,12 +16,15 @@ from shared.smart import replay as _replay_table  # noqa: F401  (registers auth_
 from shared.settings import async_database_url, default_database_url
 
 
-def database_url(service_name: str) -> str:
-    """The URL to migrate: one passed by the caller (tests), else DATABASE_URL, else the
-    service's default. Only the URL is read: a migration needs none of the service's
-    secrets, so it runs with the database credentials alone."""
-    url = context.config.attributes.get("database_url") or os.environ.get("DATABASE_URL", "")
-    return async_database_url(url) or default_database_url(service_name)
+def database_url(
+    service_name: str, variable: str = "DATABASE_URL", default: str | None = None
+) -> str:
+    """The URL to migrate: one passed by the caller (tests), else the `variable` in the
+    environment, else `default` (the service's own SQLite file). Only the URL is read: a
+    migration needs none of the service's secrets, so it runs with the database
+    credentials alone."""
+    url = context.config.attributes.get("database_url") or os.environ.get(variable, "")
+    return async_database_url(url) or default or default_database_url(service_name)
 
 
 def _run(connection: Connection, target: list[MetaData]) -> None:
@@ -45,10 +48,15 @@ async def _run_online(url: str, target: list[MetaData]) -> None:
         await engine.dispose()
 
 
-def run_migrations(service_name: str, *own: MetaData) -> None:
+def run_migrations(
+    service_name: str,
+    *own: MetaData,
+    variable: str = "DATABASE_URL",
+    default_url: str | None = None,
+) -> None:
     """The body of each service's `migrations/env.py`: the shared schema plus the tables of
-    the service's `own` metadata."""
-    url = database_url(service_name)
+    the service's `own` metadata, on the database named by `variable`."""
+    url = database_url(service_name, variable, default_url)
     target = [metadata, *own]
     if context.is_offline_mode():
         context.configure(url=url, target_metadata=target, literal_binds=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.local_platform import GATEWAY, SERVICES, LocalPlatform, free_ports
+from scripts.local_platform import DATABASES, GATEWAY, SERVICES, LocalPlatform, free_ports
 from tests.e2e.platform import E2EPlatform
 from tests.fixtures import DEV_TOKEN
 from tests.support.databases import postgres_database
@@ -56,13 +56,14 @@ def _fresh_databases(admin_url: str) -> dict[str, str]:
     # Alembic runs its own event loop: keep it off any loop of the test's (and serial,
     # its context is process-global).
     with ThreadPoolExecutor(max_workers=1) as pool:
-        futures = {s: pool.submit(postgres_database, admin_url, s, suffix) for s in SERVICES}
-        return {service: future.result() for service, future in futures.items()}
+        futures = {s: pool.submit(postgres_database, admin_url, s, suffix) for s in DATABASES}
+        return {name: future.result() for name, future in futures.items()}
 
 
 @pytest.fixture(scope="module")
 def platform_databases(request: pytest.FixtureRequest) -> dict[str, str]:
-    """A fresh, migrated PostgreSQL database per service (override in a test module)."""
+    """A fresh, migrated PostgreSQL database per service, and the audit log they share
+    (override in a test module)."""
     return _fresh_databases(request.getfixturevalue("postgres_admin_url"))
 
 

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from scripts.local_platform import SERVICES
+from scripts.local_platform import DATABASES
 from tests.e2e.loop import order_to_completed_task, wait_until
 from tests.e2e.platform import E2EPlatform
 from tests.support.databases import migrate
@@ -16,10 +16,10 @@ from tests.support.databases import migrate
 @pytest.fixture(scope="module")
 def platform_databases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     directory = tmp_path_factory.mktemp("sqlite-platform")
-    urls = {s: f"sqlite+aiosqlite:///{directory}/{s}.db" for s in SERVICES}
+    urls = {s: f"sqlite+aiosqlite:///{directory}/{s}.db" for s in DATABASES}
     with ThreadPoolExecutor(max_workers=1) as pool:  # Alembic runs its own event loop
-        for service, url in urls.items():
-            pool.submit(migrate, service, url).result()
+        for name, url in urls.items():
+            pool.submit(migrate, name, url).result()
     return urls
 
 

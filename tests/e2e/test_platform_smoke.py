@@ -1,5 +1,5 @@
-"""The platform runs as real processes: the gateway fronts every service, and a service
-that crashes is back once restarted."""
+"""The platform runs as real processes: the gateway fronts every service, every access is
+audited, and a service that crashes is back once restarted."""
 
 from __future__ import annotations
 
@@ -41,3 +41,23 @@ def test_the_server_refuses_a_request_head_of_megabytes(platform: E2EPlatform) -
             answer = b""
 
     assert answer == b"" or answer.startswith(b"HTTP/1.1 400")
+
+
+def test_reads_through_the_gateway_are_audited_and_auditors_search_them_there(
+    platform: E2EPlatform,
+) -> None:
+    with platform.client() as client:
+        patient = client.post("/Patient", json={"resourceType": "Patient", "gender": "other"})
+        assert patient.status_code == 201
+        path = f"Patient/{patient.json()['id']}"
+        assert client.get(f"/{path}").status_code == 200
+
+        # AuditEvent is sla's (the audit log every service writes to), read and search only
+        found = client.get("/AuditEvent", params={"patient": path, "source": "intake"})
+        refused = client.post("/AuditEvent", json={"resourceType": "AuditEvent"})
+
+    assert found.status_code == 200
+    events = [e["resource"] for e in found.json()["entry"]]
+    assert [e["subtype"][0]["code"] for e in events] == ["read", "create"]  # newest first
+    assert all(e["agent"][0]["network"]["address"] == "127.0.0.1" for e in events)
+    assert refused.status_code == 405

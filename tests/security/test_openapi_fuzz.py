@@ -26,6 +26,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.python.asgi import shutdown_lifespans
 
+from scripts.local_platform import AUDIT
 from shared.settings import ServiceSettings
 from tests.fixtures import DEV_TOKEN, EVENTS_SECRET
 from tests.support.databases import postgres_database
@@ -56,18 +57,19 @@ def fuzz_auth_headers() -> list[dict[str, str]]:
     ]
 
 
-def _app(service: str, database_url: str = "") -> FastAPI:
+def _app(service: str, database_url: str = "", audit_url: str = "") -> FastAPI:
     """`service`'s app (services/<service>/app.py), built, not started."""
     create_app = importlib.import_module(f"services.{service}.app").create_app
-    app: FastAPI = create_app(_fuzz_settings(service, database_url))
+    app: FastAPI = create_app(_fuzz_settings(service, database_url, audit_url))
     return app
 
 
-def _fuzz_settings(service: str, database_url: str) -> ServiceSettings:
+def _fuzz_settings(service: str, database_url: str, audit_url: str) -> ServiceSettings:
     return ServiceSettings(
         service_name=service,
         environment="development",
         database_url=database_url,
+        audit_database_url=audit_url,
         dev_auth_token=DEV_TOKEN,
         service_token=DEV_TOKEN,
         events_signing_secret=EVENTS_SECRET,
@@ -96,10 +98,11 @@ def schemas(postgres_admin_url: str) -> Iterator[dict[str, schemathesis.BaseSche
     """Each service running on a fresh database, as schemathesis loaded its OpenAPI."""
     suffix = f"fuzz_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
     loaded = {}
+    audit_url = postgres_database(postgres_admin_url, AUDIT, suffix)
     try:
         for service in SERVICES:
             url = postgres_database(postgres_admin_url, service, suffix)
-            app = _app(service, url)
+            app = _app(service, url, audit_url)
             base = app.state.settings.fhir_base_path
             loaded[service] = schemathesis.openapi.from_asgi(f"{base}/openapi.json", app)
         yield loaded

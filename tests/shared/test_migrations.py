@@ -1,4 +1,5 @@
-"""Each service's Alembic migrations build exactly the schema the code declares."""
+"""Each service's Alembic migrations (and the audit log's) build exactly the schema the code
+declares."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ SCHEMAS: dict[str, tuple[list[MetaData], str]] = {
     "assignment": ([metadata], "0006"),
     "reporting": ([metadata], "0006"),
     "sla": ([metadata, sla_metadata], "sla_0002"),
+    "audit": ([metadata], "audit_0001"),  # the shared audit log: the store, append-only
 }
 
 

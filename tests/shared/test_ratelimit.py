@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI, Request
 
 from services.sla.consumers import CONSUMPTIONS as SLA_CONSUMPTIONS
-from shared import ratelimit
+from shared import auth
 from shared.auth import Principal
 from shared.events.consumer import EVENTS_PATH
 from shared.events.delivery import SIGNATURE_HEADER
@@ -37,7 +37,7 @@ def facility_token(client_id: str) -> dict[str, str]:
 
 
 async def facility_principals(request: Request) -> Principal:
-    """Stands in for `authenticate` with facility clients (`Bearer facility:<client id>`),
+    """Stands in for `authenticate`'s identification with facility clients (`Bearer facility:<client id>`),
     which the development credential -- the platform's own role, not limited -- is not."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     kind, _, client_id = token.partition(":")
@@ -56,7 +56,7 @@ async def limited_app(
     make_settings: Callable[..., ServiceSettings], monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[FastAPI]:
     """Intake allowing 3 requests at once, then 1 a second, per client, on a fake clock."""
-    monkeypatch.setattr(ratelimit, "authenticate", facility_principals)
+    monkeypatch.setattr(auth, "_identify", facility_principals)
     settings = make_settings("intake", rate_limit_per_second=1.0, rate_limit_burst=3)
     async with running_app("intake", settings) as app:
         yield app
@@ -118,7 +118,7 @@ async def test_the_bucket_refills_at_the_configured_rate(
 async def test_retry_after_counts_whole_seconds_to_the_next_token(
     make_settings: Callable[..., ServiceSettings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ratelimit, "authenticate", facility_principals)
+    monkeypatch.setattr(auth, "_identify", facility_principals)
     settings = make_settings("intake", rate_limit_per_second=0.25, rate_limit_burst=1)
     async with (
         running_app("intake", settings) as app,

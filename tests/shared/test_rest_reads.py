@@ -269,6 +269,7 @@ async def test_readyz_is_503_on_a_database_that_is_not_migrated(tmp_path: Path) 
         service_name="intake",
         database_url=f"sqlite+aiosqlite:///{tmp_path}/empty.db",
         events_enabled=False,
+        audit_database_url=f"sqlite+aiosqlite:///{tmp_path}/empty-audit.db",
     )
     app, manager = await start_app("intake", settings)
     try:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from services.gateway.settings import GatewaySettings
 from shared.settings import ServiceSettings
+from tests.support.tokens import TEST_SIGNING_PEM, TEST_VERIFY_JWKS
 
 SERVICE_TOKEN = "a-real-service-token-of-32-characters-or-more"
 EVENTS_SECRET = "a-real-events-signing-secret-of-40-chars!"
@@ -20,6 +21,9 @@ def outside_development(**values: Any) -> dict[str, Any]:
     return {
         "environment": "production",
         "database_url": "postgresql://intake:Str0ng-pa55@db:5432/intake",
+        "audit_database_url": "postgresql://audit:Str0ng-pa55@db:5432/audit",
+        "auth_signing_key": TEST_SIGNING_PEM,
+        "auth_verify_jwks": TEST_VERIFY_JWKS,
         "service_token": SERVICE_TOKEN,
         "events_signing_secret": EVENTS_SECRET,
     } | values

@@ -27,6 +27,7 @@ def outside_development(environment: str = "test", **values: Any) -> ServiceSett
     defaults: dict[str, Any] = {
         "environment": environment,
         "database_url": POSTGRES,
+        "audit_database_url": POSTGRES,
         "service_token": "a-real-service-token-of-32-characters-or-more",
         "events_signing_secret": SECRET,
         "auth_verify_jwks": TEST_VERIFY_JWKS,
@@ -68,6 +69,7 @@ def test_a_default_secret_is_refused_outside_development(
     values = {
         "environment": environment,
         "database_url": POSTGRES,
+        "audit_database_url": POSTGRES,
         "service_token": "a-real-service-token-of-32-characters-or-more",
         "events_signing_secret": SECRET,
         "auth_verify_jwks": TEST_VERIFY_JWKS,
@@ -188,6 +190,7 @@ def test_a_short_service_token_is_refused_outside_development() -> None:
         ServiceSettings(
             environment="production",
             database_url="postgresql://db/x",
+            audit_database_url="postgresql://db/audit",
             service_token="short-token",
             events_signing_secret="an-events-signing-secret-of-40-characters",
         )

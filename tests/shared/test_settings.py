@@ -23,6 +23,10 @@ def test_database_url_is_normalised_to_async_drivers() -> None:
 def test_default_database_is_a_local_sqlite_file_per_service() -> None:
     settings = ServiceSettings(service_name="reporting")
     assert settings.resolved_database_url == "sqlite+aiosqlite:///var/reporting.db"
+    # The audit log is one database every service shares, not one per service.
+    assert settings.resolved_audit_database_url == "sqlite+aiosqlite:///var/audit.db"
+    shared = ServiceSettings(audit_database_url="postgresql://u:p@db:5432/audit")
+    assert shared.resolved_audit_database_url == "postgresql+asyncpg://u:p@db:5432/audit"
 
 
 @pytest.mark.parametrize(
@@ -30,6 +34,12 @@ def test_default_database_is_a_local_sqlite_file_per_service() -> None:
     [
         {"database_url": "mysql://db/intake"},
         {"environment": "production", "database_url": "sqlite:///x.db"},
+        {"audit_database_url": "mysql://db/audit"},
+        {
+            "environment": "production",
+            "database_url": "postgresql://db/intake",
+            "audit_database_url": "sqlite:///audit.db",
+        },
         {"environment": "staging"},
         {"otel_traces_exporter": "otlp"},
         {"search_default_count": 500, "search_max_count": 100},

@@ -13,16 +13,15 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from scripts.local_platform import alembic_ini
 from services.sla.tables import sla_metadata
 from shared.fhir.storage.tables import metadata
 from shared.smart import replay as _replay_table  # noqa: F401  (registers its table)
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def migrate(service: str, url: str) -> None:
-    """Run `alembic upgrade head` for `service` against `url`."""
-    config = Config(str(ROOT / "services" / service / "alembic.ini"))
+    """Run `alembic upgrade head` for `service` (or the audit log) against `url`."""
+    config = Config(str(alembic_ini(service)))
     config.attributes["database_url"] = url
     command.upgrade(config, "head")
 
@@ -64,7 +63,8 @@ def sqlite_copy(template: Path, directory: Path) -> str:
 
 async def truncate_all(engine: AsyncEngine) -> None:
     """Empty every table of the FHIR store and of the services' own (PostgreSQL), restarting
-    sequences."""
+    sequences. Not the audit log: it refuses TRUNCATE (tests read back only their own
+    AuditEvents)."""
     declared = [t.name for t in (*metadata.sorted_tables, *sla_metadata.sorted_tables)]
     async with engine.begin() as connection:
         present = set(await connection.run_sync(lambda c: inspect(c).get_table_names()))

@@ -31,6 +31,7 @@ APP_PORT = 8000
 # Settings every service reads from its environment (12-factor).
 SERVICE_ENV = (
     "DATABASE_URL",
+    "AUDIT_DATABASE_URL",
     "ENVIRONMENT",
     "LOG_LEVEL",
     "PUBLIC_BASE_URL",
@@ -68,6 +69,7 @@ PUBLIC_ORIGINS = {
 COMPOSE_PUBLIC_ORIGIN = "http://localhost:8080"
 # Secrets the prod overlay expects to exist in the cluster (managed outside git).
 PROD_EXTERNAL_SECRETS = {f"{s}-db" for s in SERVICES} | {
+    "audit-db",
     "fhir-tls",
     "teleradiology-internal",
     "teleradiology-auth",

@@ -30,6 +30,7 @@ DEV_PEM = DEV_SIGNING_KEY_FILE.read_text()
 DEV_JWKS = json.dumps(SigningKey.from_pem(DEV_PEM).jwks())
 SECRETS: dict[str, Any] = {
     "database_url": "postgresql://intake:pw@db:5432/intake",
+    "audit_database_url": "postgresql://audit:pw@db:5432/audit",
     "service_token": "a-real-service-token-of-32-characters-or-more",
     "events_signing_secret": "a-real-events-signing-secret-of-40-chars!",
 }

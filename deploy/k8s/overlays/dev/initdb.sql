@@ -6,3 +6,5 @@ CREATE DATABASE intake OWNER fhir;
 CREATE DATABASE assignment OWNER fhir;
 CREATE DATABASE reporting OWNER fhir;
 CREATE DATABASE sla OWNER fhir;
+-- The audit log the services share (AuditEvents; append-only, see docs/security.md).
+CREATE DATABASE audit OWNER fhir;
