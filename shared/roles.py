@@ -8,6 +8,7 @@ Interactions are SMART v2 letters: c(reate) r(ead) u(pdate) d(elete) s(earch).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
 
 _EVERYTHING = "*"
@@ -71,5 +72,5 @@ CEILINGS: MappingProxyType[str, MappingProxyType[str, str]] = MappingProxyType(
 
 def within_ceiling(role: str, resource_type: str, interaction: str) -> bool:
     """Whether `role` may ever perform `interaction` on `resource_type`."""
-    allowed = CEILINGS.get(role, {})
+    allowed: Mapping[str, str] = CEILINGS.get(role, {})
     return interaction in allowed.get(resource_type, allowed.get(_EVERYTHING, ""))
