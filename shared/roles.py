@@ -13,7 +13,8 @@ from types import MappingProxyType
 
 _EVERYTHING = "*"
 
-_ORDERS_READ = {"Patient": "rs", "ServiceRequest": "rs", "ImagingStudy": "rs"}
+# What reading a study needs: the order, the patient, the study and where its images are.
+_ORDERS_READ = {"Patient": "rs", "ServiceRequest": "rs", "ImagingStudy": "rs", "Endpoint": "rs"}
 _READING = {
     "Task": "rsu",  # accept, decline, start, put on hold
     "DiagnosticReport": "crsu",

@@ -26,11 +26,16 @@ class OrganizationAccess(ResourceRules):
 
 
 class EndpointAccess(ResourceRules):
-    """An endpoint belongs to the facility that runs it."""
+    """An endpoint belongs to the facility that runs it, and is seen by whoever may see a
+    study whose images are there."""
 
     async def access_labels(self, resource: dict[str, Any], *, context: WriteContext) -> set[str]:
         managing = relative(resource.get("managingOrganization"), "Organization")
-        return {managing} if managing else set()
+        repository = context.repository.unconfined()
+        studies = await repository.referencing(
+            "ImagingStudy", "endpoint", "Endpoint", resource["id"]
+        )
+        return ({managing} if managing else set()) | await repository.labels(studies)
 
 
 class PatientAccess(ResourceRules):
@@ -64,7 +69,8 @@ async def order_labels(order: dict[str, Any], context: WriteContext) -> set[str]
 
 
 async def study_labels(study: dict[str, Any], context: WriteContext) -> set[str]:
-    """A study is seen by whoever may see the order it fulfils."""
+    """A study is seen by whoever may see the order it fulfils; the DICOMweb endpoints it
+    names are given the same labels, so that its readers can fetch its images."""
     repository = context.repository.unconfined()
     pks = []
     for element in study.get("basedOn") or []:
@@ -72,4 +78,13 @@ async def study_labels(study: dict[str, Any], context: WriteContext) -> set[str]
         order = await repository.current("ServiceRequest", order_id) if order_id else None
         if order is not None:
             pks.append(order.pk)
-    return await repository.labels(pks)
+    labels = await repository.labels(pks)
+    endpoints = [*(study.get("endpoint") or [])]
+    for series in study.get("series") or []:
+        endpoints += series.get("endpoint") or []
+    for element in endpoints:
+        endpoint_id = referenced_id(element, "Endpoint")
+        endpoint = await repository.current("Endpoint", endpoint_id) if endpoint_id else None
+        if endpoint is not None:
+            await repository.add_labels(endpoint.pk, labels)
+    return labels

@@ -19,7 +19,7 @@ from shared.peers import Peers
 from shared.settings import ServiceSettings
 from tests.fixtures import client_for, running_app
 from tests.security.test_facility_isolation import Facility, _facility, _ids
-from tests.support.rest import searchset
+from tests.support.rest import create, searchset
 from tests.support.tenants import as_caller, partner_vendor, radiologist
 
 pytestmark = pytest.mark.asyncio
@@ -164,3 +164,33 @@ async def test_readers_see_only_the_minimum_necessary_of_a_patient(
             assert {"code": "REDACTED"}.items() <= shown["meta"]["security"][-1].items()
     facility_view = (await a.client.get(f"/{a.patient}")).json()
     assert facility_view["telecom"] and facility_view["address"]
+
+
+async def test_a_reader_may_fetch_the_images_of_its_study_from_the_facilitys_endpoint(
+    intake: FastAPI, two: tuple[Facility, Facility]
+) -> None:
+    a, b = two
+    endpoint = await create(
+        a.client,
+        {
+            "resourceType": "Endpoint",
+            "status": "active",
+            "connectionType": {"code": "dicom-wado-rs"},
+            "payloadType": [{"text": "DICOM"}],
+            "address": "https://pacs.alder.example/dicomweb",
+            "managingOrganization": {"reference": a.organization},
+        },
+    )
+    endpoint_ref = f"Endpoint/{endpoint['id']}"
+    stored = (await a.client.get(f"/{a.study}")).json()
+    with_endpoint = {**stored, "endpoint": [{"reference": endpoint_ref}]}
+    assert (await a.client.put(f"/{a.study}", json=with_endpoint)).status_code == 200
+    await _task_changed(intake, _task(a.order, VENDOR))
+    async with as_caller(intake, partner_vendor(VENDOR)) as vendor:
+        assert (await vendor.get(f"/{endpoint_ref}")).status_code == 200
+    assert (await b.client.get(f"/{endpoint_ref}")).status_code == 404
+    updated = (await a.client.get(f"/{endpoint_ref}")).json()
+    renamed = {**updated, "name": "PACS (new)"}
+    assert (await a.client.put(f"/{endpoint_ref}", json=renamed)).status_code == 200
+    async with as_caller(intake, partner_vendor(VENDOR)) as vendor:
+        assert (await vendor.get(f"/{endpoint_ref}")).status_code == 200  # kept on update
