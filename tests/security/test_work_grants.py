@@ -3,22 +3,16 @@ while its read Task is assigned to them, and can change none of it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.intake.consumers import CONSUMPTIONS, grant_order_to_owner
-from shared.events.consumer import ConsumerContext, service_principal
-from shared.events.received import ReceivedEvent
-from shared.fhir.search.request import SearchLimits
-from shared.fhir.service import FhirService
-from shared.peers import Peers
-from shared.settings import ServiceSettings
-from tests.fixtures import client_for, running_app
-from tests.security.test_facility_isolation import Facility, _facility, _ids
+from services.intake.consumers import CONSUMPTIONS
+from tests.security.conftest import Facility
+from tests.security.test_facility_isolation import _ids
+from tests.support.consumers import deliver_event
 from tests.support.rest import create, searchset
 from tests.support.tenants import as_caller, partner_vendor, radiologist
 
@@ -42,25 +36,7 @@ class FakeAssignment:
 
 async def _task_changed(app: FastAPI, task: dict[str, Any]) -> None:
     """Deliver a task-access-changed event for `task` to intake's handler."""
-    event = ReceivedEvent(
-        subscription="http://assignment.test/fhir/Subscription/s-1",
-        topic=CONSUMPTIONS[0].topic,
-        number=1,
-        focus=f"http://assignment.test/fhir/Task/{task['id']}",
-        resource=task,
-        traceparent=None,
-    )
-    settings: ServiceSettings = app.state.settings
-    async with app.state.database.transaction() as session:
-        fhir = FhirService(
-            session=session,
-            registry=app.state.registry,
-            principal=service_principal(settings),
-            limits=SearchLimits(settings.search_default_count, settings.search_max_count),
-            base_url=settings.public_fhir_base,
-        )
-        peers = cast(Peers, FakeAssignment())
-        await grant_order_to_owner(event, ConsumerContext(session, fhir, peers, settings))
+    await deliver_event(app, CONSUMPTIONS[0], task, FakeAssignment())
 
 
 def _task(
@@ -73,22 +49,6 @@ def _task(
         "focus": {"reference": order},
         "owner": {"reference": owner},
     }
-
-
-@pytest.fixture
-async def intake(make_settings: Callable[..., ServiceSettings]) -> AsyncIterator[FastAPI]:
-    async with running_app("intake", make_settings("intake")) as app:
-        yield app
-
-
-@pytest.fixture
-async def two(intake: FastAPI) -> AsyncIterator[tuple[Facility, Facility]]:
-    async with client_for(intake) as admin:
-        a = await _facility(intake, admin, "1003000126", "Alder")
-        b = await _facility(intake, admin, "1013000133", "Birch")
-    yield a, b
-    await a.client.aclose()
-    await b.client.aclose()
 
 
 async def _visible(client: httpx.AsyncClient, *references: str) -> set[str]:

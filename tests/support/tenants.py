@@ -9,31 +9,30 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from shared.auth import Principal
+from shared.auth import Principal, Role
 from tests.fixtures import client_for
 from tests.support.tokens import issue_token
 
 ALL_SCOPES = frozenset({"system/*.cruds"})
 
 
-def facility_ehr(organization: str, name: str = "ehr") -> Principal:
-    """A facility's EHR client, registered for everything its tenant allows."""
+def _organization_client(role: Role, organization: str) -> Principal:
     return Principal(
-        client_id=f"{name}-{organization.rsplit('/', 1)[-1][:8]}",
+        client_id=f"{role}-{organization.rsplit('/', 1)[-1][:8]}",
         scopes=ALL_SCOPES,
-        role="facility",
+        role=role,
         organizations=frozenset({organization}),
     )
+
+
+def facility_ehr(organization: str) -> Principal:
+    """A facility's EHR client, registered for everything its tenant allows."""
+    return _organization_client("facility", organization)
 
 
 def partner_vendor(organization: str) -> Principal:
     """A partner reading group's client."""
-    return Principal(
-        client_id=f"vendor-{organization.rsplit('/', 1)[-1][:8]}",
-        scopes=ALL_SCOPES,
-        role="vendor",
-        organizations=frozenset({organization}),
-    )
+    return _organization_client("vendor", organization)
 
 
 def radiologist(practitioner: str) -> Principal:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
@@ -27,12 +27,8 @@ from services.assignment.tests.builders import (
     radiologist,
     registered_order,
 )
-from shared.events.consumer import ConsumerContext, Handler, service_principal
-from shared.events.received import ReceivedEvent
-from shared.fhir.search.request import SearchLimits
-from shared.fhir.service import FhirService
-from shared.peers import Peers
-from shared.settings import ServiceSettings
+from shared.events.consumer import Handler
+from tests.support.consumers import deliver_event
 from tests.support.rest import count, create, put, update
 
 FACILITY = "Organization/facility-1"
@@ -56,25 +52,7 @@ async def deliver(
     """Run `handler` on an event carrying `resource`, in one transaction, as the consumer
     does."""
     consumption = next(c for c in CONSUMPTIONS if c.handler is handler)
-    event = ReceivedEvent(
-        subscription="http://intake.test/fhir/Subscription/s-1",
-        topic=consumption.topic,
-        number=1,
-        focus=f"http://intake.test/fhir/{resource['resourceType']}/{resource['id']}",
-        resource=resource,
-        traceparent=None,
-    )
-    settings: ServiceSettings = app.state.settings
-    peers = cast(Peers, intake or FakeIntake(patient_in("TX")))
-    async with app.state.database.transaction() as session:
-        fhir = FhirService(
-            session=session,
-            registry=app.state.registry,
-            principal=service_principal(settings),
-            limits=SearchLimits(settings.search_default_count, settings.search_max_count),
-            base_url=settings.public_fhir_base,
-        )
-        await handler(event, ConsumerContext(session, fhir, peers, settings))
+    await deliver_event(app, consumption, resource, intake or FakeIntake(patient_in("TX")))
 
 
 async def reader(
