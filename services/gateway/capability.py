@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from shared.fhir.capability import smart_security
 from shared.fhir.outcomes import FhirError
 
 log = logging.getLogger("teleradiology.gateway")
@@ -60,9 +61,15 @@ def _add_missing(items: list[Any], more: list[Any]) -> None:
     items.extend(item for item in more if item not in items)
 
 
-def at_base(statement: Statement, base_url: str) -> Statement:
-    """`statement` describing the server at `base_url`."""
-    return {**statement, "implementation": {**statement["implementation"], "url": base_url}}
+def at_base(statement: Statement, base_url: str, token_url: str) -> Statement:
+    """`statement` describing the server at `base_url`, whose clients get their tokens at
+    `token_url` (the services describe themselves at their own, internal addresses)."""
+    rest = {**statement["rest"][0], "security": smart_security(token_url)}
+    return {
+        **statement,
+        "implementation": {**statement["implementation"], "url": base_url},
+        "rest": [rest, *statement["rest"][1:]],
+    }
 
 
 class CapabilityCache:

@@ -25,6 +25,7 @@ from shared.fhir.http import read_body, read_limited, respond
 from shared.fhir.outcomes import unavailable
 from shared.fhir.validation import parse_json
 from shared.request_limits import form_parameters
+from shared.smart.urls import token_url
 
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -48,7 +49,7 @@ async def metadata(request: Request) -> Response:
         return merge_capability_statements(statements, software_version=VERSION)
 
     statement = await state.capabilities.get(fetch)
-    return respond(request, at_base(statement, base_url(request)))
+    return respond(request, at_base(statement, base_url(request), token_url(request)))
 
 
 async def relay(request: Request, path: str) -> Response:

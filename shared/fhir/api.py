@@ -55,14 +55,14 @@ from shared.fhir.storage.records import HistoryEntry
 from shared.fhir.storage.repository import StoredResource
 from shared.fhir.validation import parse_json
 from shared.request_limits import form_parameters
+from shared.smart.urls import public_origin, token_url
 
 log = logging.getLogger("teleradiology.audit")
 
 
 def base_url(request: Request) -> str:
-    settings = request.app.state.settings
-    origin = settings.public_base_url or str(request.base_url).rstrip("/")
-    return f"{origin}{settings.fhir_base_path}"
+    """The FHIR base as this request names the platform."""
+    return f"{public_origin(request)}{request.app.state.settings.fhir_base_path}"
 
 
 @asynccontextmanager
@@ -355,7 +355,11 @@ def fhir_router(registry: Registry) -> APIRouter:
         """The CapabilityStatement (no authentication needed)."""
         version = request.app.version
         statement = capability_statement(
-            registry, base_url=base_url(request), software_version=version, date=started
+            registry,
+            base_url=base_url(request),
+            token_url=token_url(request),
+            software_version=version,
+            date=started,
         )
         return respond(request, statement)
 

@@ -21,6 +21,37 @@ _INTERACTIONS = (
 
 
 _BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport"
+# SMART App Launch, "Conformance": a server using SMART says so in rest.security and names
+# its OAuth endpoints there too (and in .well-known/smart-configuration, which newer SMART
+# versions prefer; both are served, with the same token URL).
+SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+
+
+def smart_security(token_url: str) -> dict[str, Any]:
+    """`rest.security`: SMART on FHIR, with the token endpoint at `token_url`."""
+    return {
+        "extension": [
+            {"url": OAUTH_URIS, "extension": [{"url": "token", "valueUri": token_url}]},
+        ],
+        "cors": False,
+        "service": [
+            {
+                "coding": [
+                    {
+                        "system": SECURITY_SERVICE,
+                        "code": "SMART-on-FHIR",
+                        "display": "SMART-on-FHIR",
+                    }
+                ],
+                "text": "OAuth2 using the SMART on FHIR profile",
+            }
+        ],
+        "description": "A bearer token on every interaction except /metadata: an access "
+        "token of the platform (SMART Backend Services: client_credentials with a signed "
+        "client assertion at the token endpoint; see .well-known/smart-configuration) or a "
+        "user token of the configured OpenID Connect provider.",
+    }
 
 
 def _subscription_support(registry: Registry) -> dict[str, Any]:
@@ -44,8 +75,9 @@ def _subscription_support(registry: Registry) -> dict[str, Any]:
 
 
 def capability_statement(
-    registry: Registry, *, base_url: str, software_version: str, date: str
+    registry: Registry, *, base_url: str, token_url: str, software_version: str, date: str
 ) -> dict[str, Any]:
+    """What the service of `registry` serves at `base_url`; tokens come from `token_url`."""
     resources = []
     for definition in registry.definitions:
         params = [
@@ -87,11 +119,7 @@ def capability_statement(
         "rest": [
             {
                 "mode": "server",
-                "security": {
-                    "cors": False,
-                    "description": "Bearer token required on every interaction except "
-                    "/metadata; in development the documented DEV_AUTH_TOKEN.",
-                },
+                "security": smart_security(token_url),
                 "resource": resources,
                 "interaction": [{"code": "transaction"}, {"code": "batch"}],
             }

@@ -15,6 +15,7 @@
 - resolve.py: a registration's conditional references made literal;
 - grants.py: the token endpoint's work (POST /auth/token), without routing;
 - errors.py: its OAuth 2.0 error answers;
+- urls.py: the public origin and the token endpoint's URL, as a request names them;
 - endpoints.py: the token endpoint and the discovery documents.
 
 Nothing is re-exported here: shared/settings.py imports config.py, which must not pull in

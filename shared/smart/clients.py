@@ -11,6 +11,8 @@ inline (`jwks`) or published (`jwks_uri`). See docs/authentication.md for an exa
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from shared.auth import Role
+from shared.auth import DEV_PRINCIPAL, SERVICE_PRINCIPAL, Principal, Role
 from shared.smart.development import DEV_CLIENT_THUMBPRINTS
 from shared.smart.jwks import RemoteJwks
 from shared.smart.keys import PLATFORM_ALGORITHMS, KeySet
@@ -30,6 +32,10 @@ _CONDITIONAL = r"\?identifier=[^|&\s]+\|[^&\s]+"
 ORGANIZATION_REFERENCE = re.compile(rf"^Organization(/{_ID}|{_CONDITIONAL})$")
 PRACTITIONER_REFERENCE = re.compile(rf"^Practitioner(/{_ID}|{_CONDITIONAL})$")
 _CONFINED_TO_ORGANIZATIONS = frozenset({"facility", "vendor"})
+# The client ids of the platform's own credentials (SERVICE_TOKEN, DEV_AUTH_TOKEN): no
+# registration may take them, so a principal carrying one is never a registered client.
+RESERVED_CLIENT_IDS = frozenset({SERVICE_PRINCIPAL.client_id, DEV_PRINCIPAL.client_id})
+log = logging.getLogger("teleradiology.auth")
 
 
 class ClientRegistration(BaseModel):
@@ -45,6 +51,13 @@ class ClientRegistration(BaseModel):
     scopes: tuple[str, ...] = Field(min_length=1)
     jwks: dict[str, Any] | None = None
     jwks_uri: str | None = None
+
+    @field_validator("client_id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_CLIENT_IDS:
+            raise ValueError(f"{value!r} is reserved for the platform's own credentials")
+        return value
 
     @field_validator("organizations")
     @classmethod
@@ -150,3 +163,59 @@ def load_clients(
             _refuse_unsafe(registration, client.keys)
         clients[registration.client_id] = client
     return clients
+
+
+def registered_client_id(principal: Principal) -> str | None:
+    """The registered client whose access token `principal` presented; None for the
+    platform's own credentials and for a user token of the identity provider (whose client
+    is the provider's, not one of AUTH_CLIENTS_FILE)."""
+    if principal.user is not None or principal.client_id in RESERVED_CLIENT_IDS:
+        return None
+    return principal.client_id
+
+
+class ClientRegistry:
+    """The clients registered in AUTH_CLIENTS_FILE, read again whenever the file changes,
+    so that a registration added or withdrawn takes effect without a restart. A file that
+    is malformed at start-up is refused (ValueError); one that becomes unreadable or
+    malformed later leaves the last good registry in force (logged), so that a half-written
+    edit never withdraws every client at once."""
+
+    def __init__(self, path: Path | None, *, development: bool, jwks_ttl_seconds: float) -> None:
+        self.path = path
+        self.development = development
+        self.jwks_ttl_seconds = jwks_ttl_seconds
+        self._version = self._file_version()
+        self._clients = self._load()
+
+    def clients(self) -> dict[str, RegisteredClient]:
+        """The registered clients, by client_id, as the file says now."""
+        version = self._file_version()
+        if version != self._version:
+            self._version = version  # tried once per change: a fixed file changes again
+            try:
+                self._clients = self._load()
+            except ValueError as error:
+                log.error(
+                    "AUTH_CLIENTS_FILE not reloaded: the registered clients are unchanged",
+                    extra={"reason": str(error)},
+                )
+        return self._clients
+
+    def __contains__(self, client_id: object) -> bool:
+        return client_id in self.clients()
+
+    def _load(self) -> dict[str, RegisteredClient]:
+        return load_clients(
+            self.path, development=self.development, jwks_ttl_seconds=self.jwks_ttl_seconds
+        )
+
+    def _file_version(self) -> tuple[int, int, int] | None:
+        # The inode too: a Kubernetes ConfigMap volume swaps in a new file through a symlink.
+        if self.path is None:
+            return None
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)

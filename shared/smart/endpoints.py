@@ -17,8 +17,8 @@ from shared.smart.errors import NO_STORE, OAuthError, invalid_request
 from shared.smart.grants import FORM, TokenService, parse_token_request
 from shared.smart.keys import PLATFORM_ALGORITHMS
 from shared.smart.scopes import split_scopes
+from shared.smart.urls import TOKEN_PATH, public_origin, token_endpoint
 
-TOKEN_PATH = "/auth/token"
 SMART_CONFIGURATION_PATH = "/.well-known/smart-configuration"
 JWKS_PATH = "/.well-known/jwks.json"
 MAX_TOKEN_REQUEST_BYTES = 64 * 1024
@@ -75,19 +75,13 @@ def token_router(tokens: TokenService) -> APIRouter:
     return router
 
 
-def public_origin(request: Request) -> str:
-    """The origin clients reach the platform at (PUBLIC_BASE_URL, else this request's)."""
-    settings = request.app.state.settings
-    return str(settings.public_base_url or str(request.base_url).rstrip("/"))
-
-
 def smart_configuration(settings: ServiceSettings, origin: str) -> dict[str, Any]:
     """The SMART configuration of the platform at `origin`."""
     scopes = {"system/*.cruds", "system/*.rs"}
     if settings.oidc_issuer:
         scopes |= set(split_scopes(settings.oidc_scopes))
     configuration: dict[str, Any] = {
-        "token_endpoint": f"{origin}{TOKEN_PATH}",
+        "token_endpoint": token_endpoint(origin),
         "jwks_uri": f"{origin}{settings.fhir_base_path}{JWKS_PATH}",
         "token_endpoint_auth_methods_supported": ["private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": sorted(PLATFORM_ALGORITHMS),

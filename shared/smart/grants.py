@@ -23,7 +23,7 @@ from shared.auth import Principal
 from shared.settings import ServiceSettings
 from shared.smart.assertions import VerifiedAssertion, verify_client_assertion
 from shared.smart.client_assertion import ASSERTION_TYPE
-from shared.smart.clients import RegisteredClient, load_clients
+from shared.smart.clients import ClientRegistry, RegisteredClient
 from shared.smart.config import clients_file, platform_signing_key
 from shared.smart.errors import (
     invalid_client,
@@ -36,6 +36,7 @@ from shared.smart.replay import claim_assertion
 from shared.smart.resolve import resolve_reference
 from shared.smart.scopes import narrow, split_scopes
 from shared.smart.tokens import issue_access_token, platform_audience, platform_issuer
+from shared.smart.urls import token_url
 
 FORM = "application/x-www-form-urlencoded"
 _FIELDS = ("grant_type", "client_assertion_type", "client_assertion", "scope", "client_id")
@@ -91,14 +92,14 @@ class TokenService:
     def __init__(
         self,
         *,
-        clients: Mapping[str, RegisteredClient],
+        registry: ClientRegistry,
         signing_key: SigningKey,
         issuer: str,
         audience: str,
         lifetime_seconds: int,
         owners: Mapping[str, str],
     ) -> None:
-        self.clients = clients
+        self.registry = registry
         self.signing_key = signing_key
         self.issuer = issuer
         self.audience = audience
@@ -113,13 +114,13 @@ class TokenService:
         signing_key = platform_signing_key(settings)
         if signing_key is None:
             raise ValueError("AUTH_SIGNING_KEY must be set where /auth/token is served")
-        clients = load_clients(
+        registry = ClientRegistry(
             clients_file(settings),
             development=settings.environment == "development",
             jwks_ttl_seconds=settings.auth_jwks_cache_seconds,
         )
         return cls(
-            clients=clients,
+            registry=registry,
             signing_key=signing_key,
             issuer=platform_issuer(settings),
             audience=platform_audience(settings),
@@ -133,7 +134,7 @@ class TokenService:
         now = time.time()
         verified = await verify_client_assertion(
             token_request.client_assertion,
-            clients=self.clients,
+            clients=self.registry.clients(),  # a withdrawn client gets no more tokens
             token_url=token_url(request),
             http=request.app.state.authenticator.http,
             now=now,
@@ -182,9 +183,7 @@ class TokenService:
     async def _resolve(self, request: Request, reference: str) -> str:
         return await resolve_reference(request, reference, owners=self.owners)
 
-
-def token_url(request: Request) -> str:
-    """The token endpoint's public URL: the `aud` a client's assertion must name."""
-    settings = request.app.state.settings
-    origin = settings.public_base_url or str(request.base_url).rstrip("/")
-    return f"{origin}/auth/token"
+    @property
+    def clients(self) -> Mapping[str, RegisteredClient]:
+        """The clients registered now."""
+        return self.registry.clients()

@@ -16,6 +16,7 @@ from shared.events.runtime import with_subscriptions
 from shared.fhir.capability import capability_statement
 from shared.fhir.outcomes import FhirError, bad_gateway
 from shared.settings import ServiceSettings
+from tests.shared.smart.test_discovery import smart_token_url
 
 TOPIC_EXTENSION = "capabilitystatement-subscriptiontopic-canonical"
 
@@ -26,6 +27,7 @@ def service_statements() -> list[dict[str, Any]]:
         capability_statement(
             with_subscriptions(registry, ServiceSettings(service_name=registry.service)),
             base_url=f"http://{registry.service}/fhir",
+            token_url=f"http://{registry.service}/auth/token",
             software_version="0.1.0",
             date=f"2026-01-0{n}T00:00:00Z",
         )
@@ -62,11 +64,12 @@ def test_the_merged_subscription_offers_every_services_topics() -> None:
     assert [op["name"] for op in subscription["operation"]] == ["status", "events"]
 
 
-def test_the_statement_names_the_base_it_is_served_at() -> None:
+def test_the_statement_names_the_base_it_is_served_at_and_its_token_url() -> None:
     merged = merge_capability_statements(service_statements(), software_version="0.1.0")
-    assert at_base(merged, "https://fhir.example.org/fhir")["implementation"]["url"] == (
-        "https://fhir.example.org/fhir"
-    )
+    served = at_base(merged, "https://fhir.example.org/fhir", "https://fhir.example.org/auth/token")
+    assert served["implementation"]["url"] == "https://fhir.example.org/fhir"
+    assert smart_token_url(served) == "https://fhir.example.org/auth/token"
+    assert served["rest"][0]["resource"] == merged["rest"][0]["resource"]
 
 
 class Fetches:

@@ -30,6 +30,7 @@ from shared.events.subscriptions import SIGNING_SECRET
 from shared.events.topics import TOPIC_BASE
 from shared.settings import ServiceSettings
 from tests.fixtures import AUTH, BASE, client_for, start_app
+from tests.shared.smart.test_discovery import smart_token_url
 from tests.support.rest import (
     assert_outcome,
     count,
@@ -213,6 +214,20 @@ async def test_metadata_lists_the_types_and_topics_of_every_service(
     (subscription,) = [r for r in resources if r["type"] == "Subscription"]
     topics = {e["valueCanonical"] for e in subscription["extension"]}
     assert topics == {t.url for r in REGISTRIES for t in r.topics}
+
+
+async def test_metadata_names_the_token_url_the_smart_configuration_advertises(
+    gateway: httpx.AsyncClient,
+) -> None:
+    anonymous = {"Authorization": ""}
+    statement = (await gateway.get("/metadata", headers=anonymous)).json()
+    configuration = await gateway.get("/.well-known/smart-configuration", headers=anonymous)
+
+    assert configuration.status_code == 200
+    # The services describe themselves at their internal addresses; the front door's
+    # statement names the public token endpoint, as the (relayed) configuration does.
+    assert smart_token_url(statement) == configuration.json()["token_endpoint"]
+    assert smart_token_url(statement) == f"{ORIGIN}/auth/token"
 
 
 # -- subscriptions ------------------------------------------------------------------------

@@ -6,6 +6,7 @@ public keys are published for whoever verifies its tokens."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -15,6 +16,23 @@ from tests.fixtures import running_app
 from tests.support.tokens import TEST_SIGNING_KEY
 
 SERVICES = ["intake", "assignment", "reporting", "sla"]
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+SMART_ON_FHIR = {
+    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+    "code": "SMART-on-FHIR",
+}
+
+
+def smart_token_url(statement: dict[str, Any]) -> str:
+    """The token URL a CapabilityStatement's SMART security declaration names (asserting
+    that it declares SMART on FHIR)."""
+    security = statement["rest"][0]["security"]
+    codings = [c for service in security["service"] for c in service["coding"]]
+    assert any(SMART_ON_FHIR.items() <= coding.items() for coding in codings)
+    assert security["description"]
+    (oauth,) = [e for e in security["extension"] if e["url"] == OAUTH_URIS]
+    (token,) = [e["valueUri"] for e in oauth["extension"] if e["url"] == "token"]
+    return str(token)
 
 
 def anonymous(app: object, base: str = "http://testserver") -> httpx.AsyncClient:
@@ -64,3 +82,25 @@ async def test_with_an_oidc_provider_the_configuration_names_its_issuer(
     assert "user/DiagnosticReport.crus" in configuration["scopes_supported"]
     # Without PUBLIC_BASE_URL, the token endpoint is at the origin the request came to.
     assert configuration["token_endpoint"] == "http://testserver/auth/token"
+
+
+@pytest.mark.parametrize(
+    ("public_base_url", "token_url"),
+    [
+        ("https://fhir.example.org", "https://fhir.example.org/auth/token"),
+        (None, "http://testserver/auth/token"),
+    ],
+)
+@pytest.mark.parametrize("service", SERVICES)
+async def test_every_services_capability_statement_declares_smart_and_its_token_url(
+    make_settings: Callable[..., ServiceSettings],
+    service: str,
+    public_base_url: str | None,
+    token_url: str,
+) -> None:
+    settings = make_settings(service, public_base_url=public_base_url)
+    async with running_app(service, settings) as app, anonymous(app) as client:
+        statement = (await client.get("/fhir/metadata")).json()
+        configuration = (await client.get("/fhir/.well-known/smart-configuration")).json()
+
+    assert smart_token_url(statement) == configuration["token_endpoint"] == token_url
