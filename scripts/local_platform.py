@@ -39,6 +39,7 @@ from alembic.config import Config
 
 from shared.events.consumer import EVENTS_PATH, Consumption
 from shared.settings import DEV_TOKEN_DEFAULT, ServiceSettings
+from shared.smart.development import DEV_CLIENTS_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("intake", "assignment", "reporting", "sla")
@@ -155,6 +156,10 @@ class LocalPlatform:
         values.update(self._wiring(name))
         values.update(self.env)
         values.update(self.process_env.get(name, {}))
+        if values["ENVIRONMENT"] == "development" and not values.get("AUTH_CLIENTS_FILE"):
+            # Set, not left to intake's fallback: every service reads the registry intake
+            # issues tokens from (a withdrawn client's subscriptions are turned off).
+            values["AUTH_CLIENTS_FILE"] = str(DEV_CLIENTS_FILE)
         return values
 
     def _wiring(self, name: str) -> dict[str, str]:

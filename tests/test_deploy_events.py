@@ -16,7 +16,9 @@ For both kustomize overlays and ``docker-compose.yml``:
 * the development token is the only one the services accept yet, so in dev SERVICE_TOKEN
   is the DEV_AUTH_TOKEN;
 * intake signs access tokens with the key every service verifies: the development pair
-  and clients in dev, the provided pair in prod.
+  and clients in dev, the provided pair in prod;
+* every service reads the client registry intake issues tokens from (it turns off the
+  subscriptions of a withdrawn client).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import pytest
 
 from scripts.local_platform import consumptions_of
 from shared.events.bootstrap import endpoint_of
+from shared.events.runtime import subscription_owners
 from shared.settings import ServiceSettings
 from shared.smart.config import platform_verify_keys
 from shared.smart.development import DEV_PLATFORM_THUMBPRINT
@@ -209,6 +212,35 @@ def test_intake_signs_with_the_overlays_key_for_its_clients(
         assert verify is not None and tokens.signing_key.kid in verify.thumbprints(), svc
 
 
+def _mounted_registry(deployment: Doc) -> tuple[str, str]:
+    """Where a Deployment's AUTH_CLIENTS_FILE is, and the ConfigMap mounted there."""
+    pod = _pod_spec(deployment)
+    container = pod["containers"][0]
+    path = {e["name"]: e.get("value") for e in container.get("env", [])}["AUTH_CLIENTS_FILE"]
+    (mount,) = [
+        m for m in container.get("volumeMounts", []) if path.startswith(m["mountPath"] + "/")
+    ]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    return path, volumes[mount["name"]]["configMap"]["name"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_service_reads_the_registry_intake_issues_tokens_from(
+    overlay: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every service turns off the subscriptions of a withdrawn client: each mounts the
+    registry intake has, and can load it."""
+    docs = _render(overlay)
+    deployments = _deployments(docs)
+    mounted = {svc: _mounted_registry(deployments[svc]) for svc in SERVICES}
+    assert set(mounted.values()) == {mounted["intake"]}, mounted
+    assert mounted["intake"][1].startswith("teleradiology-auth-clients")
+    for svc in SERVICES:
+        env = _k8s_env(docs, deployments[svc])
+        env["AUTH_CLIENTS_FILE"] = str(_clients_file(docs, tmp_path))
+        assert subscription_owners(_settings(svc, env, monkeypatch)) is not None, svc
+
+
 # --------------------------------------------------------------------------- compose
 
 
@@ -235,6 +267,15 @@ def test_compose_wires_the_services_events(monkeypatch: pytest.MonkeyPatch) -> N
         }
     problems = _refused_endpoints(settings)
     assert not problems, "compose:\n" + "\n".join(problems)
+
+
+def test_compose_gives_every_service_the_client_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    services: dict[str, Doc] = _load_compose()["services"]
+    shell = {"AUTH_CLIENTS_FILE": "/app/deploy/dev/auth/clients.json"}
+    for svc in SERVICES:
+        settings = _settings(svc, _compose_env(services[svc]["environment"], shell), monkeypatch)
+        assert settings.auth_clients_file == Path(shell["AUTH_CLIENTS_FILE"]), svc
+        assert "./deploy/dev/auth:/app/deploy/dev/auth:ro" in services[svc]["volumes"], svc
 
 
 def test_compose_outside_development_needs_the_services_secrets(

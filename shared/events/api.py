@@ -64,7 +64,7 @@ def subscription_operations() -> APIRouter:
             events=[],
             content="empty",
             base_url=root,
-            error=state.error if state and state.status == "error" else None,
+            error=state.error if state and state.status in ("error", "off") else None,
         )
         bundle = {
             "resourceType": "Bundle",

@@ -55,7 +55,8 @@ class SubscriptionDispatcher:
                     .values(status="off")
                 )
             return  # a later version's own event will bring the state up to date
-        request = read_subscription(stored.resource())
+        resource = stored.resource()
+        request = read_subscription(resource)
         moment = now_utc()
         status = "off" if request.status == "off" else None
         upsert = (pg_insert if repository.dialect == "postgresql" else sqlite_insert)(
@@ -70,8 +71,9 @@ class SubscriptionDispatcher:
             attempts=0,
         )
         changes: dict[str, Any] = {"topic": request.topic}
-        if status == "off":
-            changes["status"] = "off"
+        if status == "off":  # by its owner, or by the server with the reason in `error`
+            error = resource.get("error")
+            changes.update(status="off", error=error[:512] if isinstance(error, str) else None)
         elif request.status == "requested":  # (re-)requested by the client: handshake again
             changes.update(status="requested", next_attempt_at=moment, attempts=0)
         await session.execute(

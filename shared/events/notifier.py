@@ -12,6 +12,10 @@ heartbeat when one is due, and records the outcome in a second transaction. A fa
 exponential backoff and jitter; after `retry_period` of failures the subscription shows
 status `error` with the reason (`$status`), and is still probed at the longest interval,
 so delivery resumes -- from the first undelivered event -- once the endpoint recovers.
+
+A subscription made by a registered client stops when that client's registration is
+withdrawn from AUTH_CLIENTS_FILE: before anything is sent to it, it is turned `off`, with
+the reason in its `error` (and `$status`), and nothing more is delivered.
 """
 
 from __future__ import annotations
@@ -41,11 +45,12 @@ from shared.events.notifications import (
     numbered_event,
     status_parameters,
 )
-from shared.events.subscriptions import SubscriptionRequest, read_subscription
+from shared.events.subscriptions import SubscriptionRequest, owner_client, read_subscription
 from shared.events.tables import subscription_event, subscription_state
 from shared.fhir.registry import Registry
 from shared.fhir.service import now_utc, with_server_meta
 from shared.fhir.storage.repository import FhirRepository, StoredResource
+from shared.smart.clients import ClientRegistry
 
 log = logging.getLogger("teleradiology.notifier")
 IDLE = timedelta(minutes=5)  # when nothing is pending and no heartbeat is asked for
@@ -79,6 +84,7 @@ class Notifier:
         policy: EndpointPolicy,
         base_url: str,
         retry_period: timedelta,
+        clients: ClientRegistry | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.database = database
@@ -87,6 +93,7 @@ class Notifier:
         self.policy = policy
         self.base_url = base_url
         self.retry_period = retry_period
+        self.clients = clients  # the registered clients, when this service is told them
         self.rng = rng or random.Random()
         self.wake = asyncio.Event()
 
@@ -179,6 +186,10 @@ class Notifier:
         if stored is None or stored.deleted:
             await self._update(session, state, status="off")
             return None
+        withdrawn = await self._withdrawn_owner(repository, stored)
+        if withdrawn is not None:
+            await self._turn_off(session, repository, stored, state, withdrawn)
+            return None
         subscription = read_subscription(stored.resource())
         now = now_utc()
         send: _Send | None = None
@@ -203,6 +214,33 @@ class Notifier:
         lease = timedelta(seconds=subscription.timeout_seconds + LEASE_MARGIN_SECONDS)
         await self._update(session, state, leased_until=now + lease)
         return send
+
+    async def _withdrawn_owner(
+        self, repository: FhirRepository, stored: StoredResource
+    ) -> str | None:
+        """Why `stored` must stop when the registered client that made it is registered no
+        more; None when it may go on (or no registry is configured here)."""
+        if self.clients is None:
+            return None
+        client = owner_client(await repository.labels([stored.pk]))
+        if client is None or client in self.clients:
+            return None
+        return f"The registration of client {client}, which made this subscription, was withdrawn"
+
+    async def _turn_off(
+        self,
+        session: AsyncSession,
+        repository: FhirRepository,
+        stored: StoredResource,
+        state: Row[Any],
+        reason: str,
+    ) -> None:
+        log.warning(
+            "subscription turned off: its client was withdrawn",
+            extra={"subscription": state.subscription_id},
+        )
+        await self._update(session, state, status="off", error=reason, leased_until=None)
+        await self._set_resource_status(repository, stored, "off", reason)
 
     async def _record(self, session: AsyncSession, send: _Send, result: DeliveryResult) -> None:
         """Record the outcome of `send`, unless the subscription changed meanwhile (turned

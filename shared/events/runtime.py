@@ -22,6 +22,7 @@ from shared.events.relay import OutboxRelay
 from shared.events.subscriptions import subscription_definition
 from shared.fhir.registry import Registry
 from shared.settings import ServiceSettings
+from shared.smart.clients import ClientRegistry
 
 
 def endpoint_policy(settings: ServiceSettings) -> EndpointPolicy:
@@ -43,6 +44,20 @@ def with_subscriptions(registry: Registry, settings: ServiceSettings) -> Registr
         registry.topics, registry.definitions, endpoint_policy(settings)
     )
     return replace(registry, definitions=(*registry.definitions, definition))
+
+
+def subscription_owners(settings: ServiceSettings) -> ClientRegistry | None:
+    """The registered clients whose subscriptions may go on: AUTH_CLIENTS_FILE as set.
+    Intake's development fallback (the committed development clients) is not used here:
+    in development tokens are signed for any client id (the key is in git, the tests sign
+    their own), so only a registry set on purpose says who is withdrawn."""
+    if settings.auth_clients_file is None:
+        return None
+    return ClientRegistry(
+        settings.auth_clients_file,
+        development=settings.environment == "development",
+        jwks_ttl_seconds=settings.auth_jwks_cache_seconds,
+    )
 
 
 @asynccontextmanager
@@ -72,6 +87,7 @@ async def background_events(
             policy=endpoint_policy(settings),
             base_url=settings.public_fhir_base,
             retry_period=timedelta(hours=settings.subscription_retry_hours),
+            clients=subscription_owners(settings),
         )
         relay = OutboxRelay(
             database, SubscriptionDispatcher(registry), on_dispatched=notifier.wake.set

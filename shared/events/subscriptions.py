@@ -21,6 +21,7 @@ from shared.fhir.canonical import CANONICAL_BASE
 from shared.fhir.outcomes import business_rule
 from shared.fhir.registry import ResourceDefinition, ResourceRules, WriteContext, token
 from shared.fhir.search.request import SearchLimits, parse_search
+from shared.smart.clients import registered_client_id
 
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
 FILTER_CRITERIA = f"{BACKPORT}/backport-filter-criteria"
@@ -31,6 +32,24 @@ MAX_COUNT = f"{BACKPORT}/backport-max-count"
 SIGNING_SECRET = f"{CANONICAL_BASE}/StructureDefinition/subscription-signing-secret"
 CONTENTS = ("empty", "id-only", "full-resource")
 MIN_SECRET_LENGTH = 32
+# The registered client that made a subscription, kept among its access labels (no caller
+# holds such a label, so it opens nothing): the notifier turns the subscription off once
+# that client's registration is withdrawn (shared/events/notifier.py).
+OWNER_CLIENT_PREFIX = "owner-client/"
+
+
+def owner_client_label(client_id: str) -> str:
+    """The label naming a subscription's owning client."""
+    return f"{OWNER_CLIENT_PREFIX}{client_id}"
+
+
+def owner_client(labels: set[str]) -> str | None:
+    """The registered client that made the subscription with `labels`; None when it was
+    made with the platform's own credentials or a user token."""
+    for label in labels:
+        if label.startswith(OWNER_CLIENT_PREFIX):
+            return label.removeprefix(OWNER_CLIENT_PREFIX)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,13 +162,19 @@ class SubscriptionRules(ResourceRules):
 
     async def access_labels(self, resource: dict[str, Any], *, context: WriteContext) -> set[str]:
         """A subscription keeps the access of whoever created it (its owner): it is seen,
-        and it notifies, only within what the owner may read (shared/events/dispatch.py)."""
+        and it notifies, only within what the owner may read (shared/events/dispatch.py);
+        and, when the owner is a registered client, it names that client, so that it stops
+        once the client is withdrawn. An update, by anyone, changes none of this."""
         repository = context.repository.unconfined()
         existing = await repository.current("Subscription", resource["id"])
         if existing is not None:
             return await repository.labels([existing.pk])
         keys = context.principal.access_keys
-        return set(keys) if keys is not None else {ALL_TENANTS}
+        labels = set(keys) if keys is not None else {ALL_TENANTS}
+        client = registered_client_id(context.principal)
+        if client is not None:
+            labels.add(owner_client_label(client))
+        return labels
 
     def _check_filters(self, topic: Topic, filters: tuple[str, ...]) -> None:
         definition = self.definitions.get(topic.resource_type)
