@@ -21,8 +21,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events.outbox import record_event
@@ -33,11 +31,11 @@ from shared.fhir.search.index import extract_index_rows
 from shared.fhir.search.query import Ordering, PageToken, count_query, page_query
 from shared.fhir.search.request import Include, SearchRequest
 from shared.fhir.storage import statements as sql
+from shared.fhir.storage.labels import AccessLabels
 from shared.fhir.storage.records import HistoryEntry, StoredResource
 from shared.fhir.storage.tables import (
     INDEX_TABLES,
     STORED_COLUMNS,
-    access_grant,
     resource_access,
     resource_versions,
     resources,
@@ -48,7 +46,7 @@ from shared.fhir.storage.tables import (
 _INTERACTION_BY_METHOD = {"POST": "create", "PUT": "update", "DELETE": "delete"}
 
 
-class FhirRepository:
+class FhirRepository(AccessLabels):
     """Reads and writes FHIR resources of the types in one service's registry.
 
     `access` confines every read to what a tenant may see (shared/fhir/access.py): a
@@ -67,10 +65,6 @@ class FhirRepository:
     def _confined(self, query: Any, pk_column: Any = resources.c.pk) -> Any:
         """`query` restricted to the resources the caller may see."""
         return query if self.access is None else query.where(visible(pk_column, self.access))
-
-    @property
-    def dialect(self) -> str:
-        return self.session.get_bind().dialect.name
 
     async def current(
         self, resource_type: str, resource_id: str, *, for_update: bool = False
@@ -264,47 +258,6 @@ class FhirRepository:
                 for row in table_rows:
                     row["resource_pk"] = pk
                 await self.session.execute(sql.INSERT_INDEX[table], table_rows)
-
-    # -- access labels and grants -------------------------------------------------------
-
-    async def add_labels(self, pk: int, labels: Collection[str]) -> None:
-        """Give the resource stored at `pk` these access labels too (kept ones stay)."""
-        if not labels:
-            return
-        insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
-        await self.session.execute(
-            insert(resource_access).on_conflict_do_nothing(),
-            [{"resource_pk": pk, "label": label} for label in sorted(labels)],
-        )
-
-    async def labels(self, pks: Sequence[int]) -> set[str]:
-        """Every access label of the resources stored at `pks`."""
-        if not pks:
-            return set()
-        query = select(resource_access.c.label).where(resource_access.c.resource_pk.in_(pks))
-        return {row[0] for row in await self.session.execute(query.distinct())}
-
-    async def referencing(
-        self, resource_type: str, param: str, target_type: str, target_id: str
-    ) -> list[int]:
-        """The row keys of the `resource_type`s whose reference `param` names the target."""
-        r = search_reference.c
-        query = select(r.resource_pk).where(
-            r.resource_type == resource_type,
-            r.param == param,
-            r.target_type == target_type,
-            r.target_id == target_id,
-        )
-        return [row[0] for row in await self.session.execute(self._confined(query, r.resource_pk))]
-
-    async def set_grants(self, source: str, grants: Collection[tuple[str, str]]) -> None:
-        """What `source` grants is now exactly `grants`, (holder, label) pairs."""
-        await self.session.execute(delete(access_grant).where(access_grant.c.source == source))
-        if grants:
-            await self.session.execute(
-                access_grant.insert(),
-                [{"holder": h, "label": label, "source": source} for h, label in sorted(grants)],
-            )
 
     # -- business identifiers -----------------------------------------------------------
 
