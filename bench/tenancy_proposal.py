@@ -75,7 +75,7 @@ async def apply(dsn: str) -> None:
     connection = await asyncpg.connect(dsn)
     try:
         await connection.execute(
-            f"CREATE INDEX {PROPOSED_INDEXES[0]} ON resource_access (label, resource_pk)"
+            f"CREATE INDEX IF NOT EXISTS {PROPOSED_INDEXES[0]} ON resource_access (label, resource_pk)"
         )
         await connection.execute("VACUUM ANALYZE resource_access")
     finally:

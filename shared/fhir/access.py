@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy import ColumnElement, exists, or_, select, union_all
 
 from shared.fhir.outcomes import business_rule
 from shared.fhir.references import referenced_id
@@ -56,6 +56,21 @@ def visible(pk_column: ColumnElement[Any], keys: frozenset[str]) -> ColumnElemen
 def owner_access(labels: set[str]) -> AccessKeys:
     """The access a resource's owner had, from the labels it gave the resource."""
     return None if ALL_TENANTS in labels else frozenset(labels)
+
+
+def visible_set(pk_column: ColumnElement[Any], keys: frozenset[str]) -> ColumnElement[bool]:
+    """`visible` for statements over many rows (pages, counts, history): the set of the
+    caller's resources, found from the labels by index, instead of a probe of each row's
+    labels (docs/benchmarks.md, "Tenant isolation")."""
+    held = sorted(keys)
+    own = select(resource_access.c.resource_pk).where(resource_access.c.label.in_(held))
+    access = resource_access.alias("granted_access")
+    granted = (
+        select(access.c.resource_pk)
+        .join(access_grant, access_grant.c.label == access.c.label)
+        .where(access_grant.c.holder.in_(held))
+    )
+    return pk_column.in_(union_all(own, granted))
 
 
 def require_own(keys: AccessKeys, labels: Iterable[str], resource_type: str) -> None:

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events.outbox import record_event
-from shared.fhir.access import AccessKeys, visible
+from shared.fhir.access import AccessKeys, visible, visible_set
 from shared.fhir.outcomes import conflict
 from shared.fhir.registry import ResourceDefinition
 from shared.fhir.search.index import extract_index_rows
@@ -62,9 +62,12 @@ class FhirRepository(AccessLabels):
         answering a caller."""
         return self if self.access is None else FhirRepository(self.session)
 
-    def _confined(self, query: Any, pk_column: Any = resources.c.pk) -> Any:
-        """`query` restricted to the resources the caller may see."""
-        return query if self.access is None else query.where(visible(pk_column, self.access))
+    def _confined(self, query: Any, pk_column: Any = resources.c.pk, *, many: bool = False) -> Any:
+        """`query` restricted to the resources the caller may see; `many` for statements
+        over many rows, which test membership of the caller's set instead of each row."""
+        if self.access is None:
+            return query
+        return query.where((visible_set if many else visible)(pk_column, self.access))
 
     async def current(
         self, resource_type: str, resource_id: str, *, for_update: bool = False
@@ -343,11 +346,11 @@ class FhirRepository(AccessLabels):
         order: Ordering,
         token: PageToken | None,
     ) -> list[Row[Any]]:
-        query = self._confined(page_query(resource_type, request, order, token))
+        query = self._confined(page_query(resource_type, request, order, token), many=True)
         return list(await self.session.execute(query))
 
     async def count(self, resource_type: str, request: SearchRequest) -> int:
-        query = self._confined(count_query(resource_type, request))
+        query = self._confined(count_query(resource_type, request), many=True)
         return int((await self.session.execute(query)).scalar_one())
 
     async def included(
@@ -387,7 +390,8 @@ class FhirRepository(AccessLabels):
                 select(*STORED_COLUMNS)
                 .where(resources.c.pk.in_(referencing), resources.c.deleted == false())
                 .order_by(resources.c.pk)
-                .limit(limit)
+                .limit(limit),
+                many=True,
             )
         )
         return [StoredResource.from_row(row) for row in rows]
@@ -427,6 +431,7 @@ class FhirRepository(AccessLabels):
                 .order_by(v.seq.desc())
                 .limit(count + 1),
                 v.resource_pk,
+                many=True,
             )
         )
         return [HistoryEntry(r[0], StoredResource.from_row(r[1:8]), r[8]) for r in rows]
@@ -441,4 +446,8 @@ class FhirRepository(AccessLabels):
             query = query.where(v.id == resource_id)
         if since is not None:
             query = query.where(v.last_updated >= since)
-        return int((await self.session.execute(self._confined(query, v.resource_pk))).scalar_one())
+        return int(
+            (
+                await self.session.execute(self._confined(query, v.resource_pk, many=True))
+            ).scalar_one()
+        )

@@ -183,7 +183,8 @@ resource_access = Table(
     _pk_ref(),
     Column("label", String(255), nullable=False),
     UniqueConstraint("resource_pk", "label"),
-    Index(None, "label"),
+    # A caller's resources, found from its labels without touching the table's rows.
+    Index(None, "label", "resource_pk"),
 )
 
 # Labels handed to other holders for as long as a source says so: e.g. the label of an order

@@ -31,7 +31,9 @@ def upgrade() -> None:
         ),
         sa.UniqueConstraint("resource_pk", "label", name="uq_resource_access_resource_pk_label"),
     )
-    op.create_index("ix_resource_access_label", "resource_access", ["label"])
+    op.create_index(
+        "ix_resource_access_label_resource_pk", "resource_access", ["label", "resource_pk"]
+    )
     op.create_table(
         "access_grant",
         sa.Column("holder", sa.String(255), nullable=False),
@@ -45,5 +47,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_access_grant_source", table_name="access_grant")
     op.drop_table("access_grant")
-    op.drop_index("ix_resource_access_label", table_name="resource_access")
+    op.drop_index("ix_resource_access_label_resource_pk", table_name="resource_access")
     op.drop_table("resource_access")
