@@ -21,8 +21,8 @@ One run (docs/benchmarks.md, "Tenant isolation", has the results and how to read
    and reports the indexes used and any sequential scan of a big table
    (bench/tenancy_plans.py); writes bench/results/tenancy-<time>.json and -plans.txt.
 
-`--proposal` and `--custom-plans` measure a change to the filter, an index and the plan cache
-mode without changing the code (bench/tenancy_proposal.py).
+The filter measured is the code's own: the set of the caller's resources for statements over
+many rows, the per-row probe otherwise, with custom plans (shared/fhir/access.py, shared/db.py).
 """
 
 from __future__ import annotations
@@ -52,8 +52,6 @@ from bench.notifications_bench import _asyncpg_dsn, postgres_admin_url, postgres
 from bench.tenancy_data import DataSet, Shape, build, load  # noqa: E402
 from bench.tenancy_measure import Caller, measure, print_table  # noqa: E402
 from bench.tenancy_plans import StatementLog, capture_plans, plan_report, plan_texts  # noqa: E402
-from bench.tenancy_proposal import apply as apply_proposal  # noqa: E402
-from bench.tenancy_proposal import force_custom_plans  # noqa: E402
 from scripts.local_platform import AUDIT  # noqa: E402
 from services.intake.codes import IDENTIFIER_TYPE_SYSTEM  # noqa: E402
 from shared.auth import Principal  # noqa: E402
@@ -224,17 +222,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(default: as the tests, TEST_DATABASE_URL or a PostgreSQL DATABASE_URL, else a "
         "throwaway cluster)",
     )
-    parser.add_argument(
-        "--proposal",
-        action="store_true",
-        help="measure the access filter reshaped, with an index on resource_access "
-        "(label, resource_pk): see bench/tenancy_proposal.py",
-    )
-    parser.add_argument(
-        "--custom-plans",
-        action="store_true",
-        help="plan_cache_mode=force_custom_plan for the app's sessions (no generic plans)",
-    )
     parser.add_argument("--output", type=Path, help="result JSON (default bench/results/...)")
     args = parser.parse_args(argv)
     if not (1 <= args.facilities <= 5000 and 100 <= args.orders <= 500_000):
@@ -244,22 +231,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not (1 <= args.rounds <= 20 and 1 <= args.n <= 1000 and 0 <= args.warmup <= 1000):
         parser.error("--rounds must be in [1, 20], -n in [1, 1000], --warmup in [0, 1000]")
     args.run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    variant = ("-proposal" if args.proposal else "") + ("-custom" if args.custom_plans else "")
-    name = f"tenancy-{args.run_id}{variant}.json"
+    name = f"tenancy-{args.run_id}.json"
     args.output = args.output or RESULTS / name
     return args
 
 
 async def prepare(args: argparse.Namespace, shape: Shape, dsn: str) -> DataSet:
-    """The data set built and loaded, and the variant asked for applied."""
+    """The data set built and loaded."""
     started = time.monotonic()
     data, tables = build(shape)
     built = time.monotonic()
     await load(dsn, tables)
-    if args.proposal:
-        await apply_proposal(dsn)
-    if args.custom_plans:
-        await force_custom_plans(dsn)
     print(
         f"data set: {data.rows['fhir_resource']:,} resources, "
         f"{data.rows['fhir_resource_version']:,} versions, "
@@ -311,17 +293,8 @@ async def run_app(args: argparse.Namespace, url: str, audit_url: str) -> dict[st
         },
         "measured": measured,
         "plans": plans,
-        "postgres": await postgres_settings(url) | {"plan_cache_mode": await _plan_cache_mode(dsn)},
+        "postgres": await postgres_settings(url),
     }
-
-
-async def _plan_cache_mode(dsn: str) -> str:
-    """What a new session of the app's database gets (`--custom-plans` changes it)."""
-    connection = await asyncpg.connect(dsn)
-    try:
-        return str(await connection.fetchval("SHOW plan_cache_mode"))
-    finally:
-        await connection.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -341,8 +314,6 @@ def main(argv: list[str] | None = None) -> int:
         "plan_report": report,
         "run": {
             "id": args.run_id,
-            "proposal": args.proposal,
-            "custom_plans": args.custom_plans,
             "argv": sys.argv[1:],
             "git": _git_state(),
             "machine": {"cpus": os.cpu_count(), "model": _cpu_model()},

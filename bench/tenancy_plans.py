@@ -21,11 +21,10 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.tenancy_measure import OPERATIONS, Caller
-from bench.tenancy_proposal import PROPOSED_INDEXES
 
 # The indexes the access filter is meant to use (shared/migrations/versions/0006).
 ACCESS_INDEXES = (
-    "ix_resource_access_label",
+    "ix_resource_access_label_resource_pk",
     "uq_resource_access_resource_pk_label",
     "pk_access_grant",
 )
@@ -206,7 +205,7 @@ def plan_report(plans: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:
             for number, found in enumerate(statements, 1):
                 custom, generic = found["custom"], found["generic"]
                 both = custom["indexes"] + generic["indexes"]
-                used = [i for i in (*ACCESS_INDEXES, *PROPOSED_INDEXES) if i in both]
+                used = [i for i in ACCESS_INDEXES if i in both]
                 scans = [
                     f"{s['table']} ({kind}, {s['rows_removed']:,} rows filtered out, "
                     f"{s['loops']} loop(s))"
