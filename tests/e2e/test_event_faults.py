@@ -145,6 +145,9 @@ def test_every_internal_consumer_is_harmless_under_duplicate_delivery(
                 '"assigned"'
                 in client.get("/$turnaround", params={"order": f"ServiceRequest/{order_id}"}).text
             ),
+            # After the module's kills, a subscription whose deliveries failed meanwhile
+            # retries with jittered exponential backoff: seen to pass 30 s on a loaded machine.
+            timeout=90,
             what="sla's timeline of the order",
         )
         before = _snapshot(client, order_id)
