@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -44,6 +44,8 @@ VERSION = "0.1.0"
 log = logging.getLogger("teleradiology.app")
 
 StartupHook = Callable[[FastAPI], Awaitable[None]]
+# A service's own background work, running while the app serves (e.g. assignment's sweeper).
+Worker = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 async def _fhir_error(_: Request, exc: Exception) -> Response:
@@ -159,6 +161,7 @@ def create_service_app(
     consumptions: tuple[Consumption, ...] = (),
     operations: tuple[APIRouter, ...] = (),
     routers: tuple[APIRouter, ...] = (),
+    workers: tuple[Worker, ...] = (),
 ) -> FastAPI:
     """A FastAPI app serving `registry` at `settings.fhir_base_path`, plus /healthz, /readyz,
     the SMART discovery documents, the event endpoints of the service's `consumptions`,
@@ -180,7 +183,12 @@ def create_service_app(
         try:
             if on_startup is not None:
                 await on_startup(app)
-            async with background_events(app, database, registry, settings, consumptions):
+            async with (
+                background_events(app, database, registry, settings, consumptions),
+                AsyncExitStack() as running,
+            ):
+                for worker in workers:
+                    await running.enter_async_context(worker(app))
                 log.info("started", extra={"fhir_base_path": settings.fhir_base_path})
                 yield
         finally:

@@ -7,41 +7,33 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from services.assignment.matching import choose_reader
-from services.assignment.roster import patient_state
-from services.assignment.tasks import CLOSED_STATUSES, READ_TASK_SYSTEM, business_status, read_task
+from services.assignment.flows import assign_new_order
+from services.assignment.orders import exam_from_order
+from services.assignment.tasks import CLOSED_STATUSES, READ_TASK_SYSTEM, business_status
 from shared.events.consumer import ConsumerContext, Consumption
 from shared.events.received import ReceivedEvent
 from shared.events.topics import TOPIC_BASE
 from shared.fhir.references import referenced_id
 from shared.fhir.service import now_utc
 from shared.fhir.storage.records import StoredResource
-from shared.orders import ordering_facility
 from shared.peers import Peers
 
 log = logging.getLogger("teleradiology.assignment")
 
 
 async def assign_order(event: ReceivedEvent, context: ConsumerContext) -> None:
-    """Make the order's read Task, owned by an eligible radiologist or left unassigned."""
+    """Make the order's read Task, routed by the engine (or waiting, with the reason)."""
     order = event.resource
     if order is None or await _read_task(context, order["id"]) is not None:
         return
     patient_id = referenced_id(order.get("subject"), "Patient")
     patient = await context.peers.read("intake", f"Patient/{patient_id}") if patient_id else None
-    facility = referenced_id(ordering_facility(order), "Organization")
-    moment = now_utc()
-    decision = await choose_reader(
-        context.fhir,
-        facility_id=facility,
-        state=patient_state(patient) if patient else None,
-        day=moment.date(),
-    )
-    task = read_task(order, owner=decision.owner, reason=decision.reason, authored=moment)
-    result = await context.fhir.create("Task", task)
-    log.info(
-        "order assigned" if decision.owner else "order unassigned",
-        extra={"task": result.stored.id, "owner": decision.owner},
+    await assign_new_order(
+        order=order,
+        exam=exam_from_order(order, patient),
+        fhir=context.fhir,
+        session=context.session,
+        now=now_utc(),
     )
 
 

@@ -9,38 +9,19 @@ from services.assignment.access import (
     AffiliationAccess,
     PractitionerAccess,
     PractitionerRoleAccess,
-    TaskAccess,
 )
-from services.assignment.tasks import CLOSED_STATUSES, read_task_identifiers
+from services.assignment.eligibility import OPERATION as ELIGIBILITY
+from services.assignment.task_rules import TaskRules
+from services.assignment.tasks import BUSINESS_STATUS_SYSTEM, read_task_identifiers
 from shared.events.topics import status_changes, topic
-from shared.fhir.outcomes import business_rule
 from shared.fhir.registry import (
     Registry,
     ResourceDefinition,
-    WriteContext,
     date,
     reference,
     string,
     token,
 )
-
-
-class TaskRules(TaskAccess):
-    """A Task names the order it assigns (focus), and a finished read stays finished."""
-
-    async def prepare(
-        self,
-        resource: dict[str, Any],
-        *,
-        previous: dict[str, Any] | None,
-        context: WriteContext,
-    ) -> None:
-        if not (resource.get("focus") or {}).get("reference"):
-            raise business_rule("A Task names the order it assigns in focus", "Task.focus")
-        before = (previous or {}).get("status")
-        after = resource.get("status")
-        if before in CLOSED_STATUSES and after != before and after != "entered-in-error":
-            raise business_rule(f"A {before} Task cannot become {after}", "Task.status")
 
 
 _SP = "http://hl7.org/fhir/SearchParameter/"
@@ -56,6 +37,16 @@ def owner_or_status_changes(
     return before.get("owner") != current.get("owner") or before.get("status") != current.get(
         "status"
     )
+
+
+def _business_code(task: dict[str, Any] | None) -> str | None:
+    codings = ((task or {}).get("businessStatus") or {}).get("coding") or []
+    return next((c.get("code") for c in codings if c.get("system") == BUSINESS_STATUS_SYSTEM), None)
+
+
+def becomes_unassigned(previous: dict[str, Any] | None, current: dict[str, Any] | None) -> bool:
+    """Fires when a read Task starts waiting unassigned."""
+    return _business_code(current) == "unassigned" and _business_code(previous) != "unassigned"
 
 
 TOPICS = (
@@ -77,6 +68,16 @@ TOPICS = (
         fires=owner_or_status_changes,
     ),
     topic(
+        "task-unassigned",
+        "Read waiting unassigned",
+        "Task",
+        "create",
+        "update",
+        description="Nobody eligible can read an order now: its read Task waits unassigned "
+        "(statusReason says why). Operations and sla are alerted.",
+        fires=becomes_unassigned,
+    ),
+    topic(
         "task-status-changed",
         "Task status changed",
         "Task",
@@ -89,6 +90,7 @@ TOPICS = (
 REGISTRY = Registry(
     service="assignment",
     topics=TOPICS,
+    operations=(ELIGIBILITY,),
     definitions=(
         ResourceDefinition(
             type="Practitioner",

@@ -2,8 +2,9 @@
 the `sla-breach-predicted` and `sla-breached` topics.
 
 Codes come from this platform's code system SLA_EVENT_SYSTEM: `breach-predicted` (the
-order will miss its deadline at the current pace -- raised by the breach predictor) and
-`breached` (the final report came after the deadline). One DetectedIssue per order and
+order will miss its deadline at the current pace -- raised by the breach predictor),
+`breached` (the final report came after the deadline) and `unassigned` (nobody eligible
+can read the order now: assignment's read waits in the unassigned queue). One DetectedIssue per order and
 code: its identifier (system SLA_EVENT_SYSTEM, value `<code>/<order id>`) is kept unique,
 so a replayed event finds the one already written.
 """
@@ -15,6 +16,7 @@ from typing import Any
 from services.sla.timeline import timeline
 from shared.events.consumer import ConsumerContext
 from shared.fhir.canonical import CANONICAL_BASE
+from shared.fhir.references import referenced_id
 from shared.fhir.service import format_instant, now_utc
 
 SLA_EVENT_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/sla-event"
@@ -51,3 +53,13 @@ async def record_breach(context: ConsumerContext, order_id: str) -> None:
     late = (found.milestones["final"] - found.deadline).total_seconds() / 60
     detail = f"Final report {late:.1f} minutes after the deadline ({found.priority or 'routine'})"
     await context.fhir.create("DetectedIssue", sla_issue(order_id, "breached", detail))
+
+
+async def record_unassigned(context: ConsumerContext, task: dict[str, Any]) -> None:
+    """Write the `unassigned` DetectedIssue of the order a waiting read Task is for."""
+    order_id = referenced_id(task.get("focus"), "ServiceRequest")
+    if order_id is None:
+        return
+    why = (task.get("statusReason") or {}).get("text") or "no eligible reader"
+    detail = f"The read waits unassigned: {why}"
+    await context.fhir.create("DetectedIssue", sla_issue(order_id, "unassigned", detail))

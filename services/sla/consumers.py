@@ -2,12 +2,13 @@
 
 sla subscribes to the other services' topics like any subscriber; each event's resource
 (full-resource payload) marks milestones (see services.sla.timeline), recorded once. A final
-report after the deadline also records the breach as a DetectedIssue (topic sla-breached).
+report after the deadline also records the breach as a DetectedIssue (topic sla-breached);
+a read waiting unassigned is recorded as one too (topic sla-unassigned).
 """
 
 from __future__ import annotations
 
-from services.sla.breaches import record_breach
+from services.sla.breaches import record_breach, record_unassigned
 from services.sla.timeline import record
 from shared.events.consumer import ConsumerContext, Consumption
 from shared.events.received import ReceivedEvent
@@ -30,6 +31,12 @@ async def record_milestones(event: ReceivedEvent, context: ConsumerContext) -> N
         await record_breach(context, order_id)
 
 
+async def alert_unassigned(event: ReceivedEvent, context: ConsumerContext) -> None:
+    """A read waiting unassigned is an SLA risk: record it (topic sla-unassigned)."""
+    if event.resource is not None:
+        await record_unassigned(context, event.resource)
+
+
 def _consume(publisher: str, topic: str) -> Consumption:
     return Consumption(
         name=topic,
@@ -47,4 +54,11 @@ CONSUMPTIONS = (
     _consume("assignment", "task-status-changed"),
     _consume("reporting", "report-preliminary"),
     _consume("reporting", "report-final"),
+    Consumption(
+        name="task-unassigned",
+        publisher="assignment",
+        topic=f"{TOPIC_BASE}/task-unassigned",
+        handler=alert_unassigned,
+        description="sla: alert on reads nobody eligible can take",
+    ),
 )

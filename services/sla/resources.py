@@ -41,6 +41,14 @@ TOPICS = (
         description="An order's final report came after its deadline.",
         fires=_issue_code("breached"),
     ),
+    topic(
+        "sla-unassigned",
+        "Read waiting unassigned",
+        "DetectedIssue",
+        "create",
+        description="Nobody eligible can read an order now: it waits in the unassigned queue.",
+        fires=_issue_code("unassigned"),
+    ),
 )
 
 REGISTRY = Registry(

@@ -125,7 +125,7 @@ async def _consume(request: Request, consumption: Consumption, event: ReceivedEv
                 if not await _first_delivery(session, consumption.name, event):
                     span.set_attribute("teleradiology.duplicate", True)
                     return
-                await consumption.handler(event, _context(state, session))
+                await consumption.handler(event, service_context(state, session))
     except PeerUnavailable as error:
         log.warning(
             "event handling deferred",
@@ -160,7 +160,7 @@ async def catch_up(state: Any, consumption: Consumption) -> int:
             )
             try:
                 async with state.database.transaction() as session:
-                    await consumption.handler(event, _context(state, session))
+                    await consumption.handler(event, service_context(state, session))
             except PeerUnavailable:
                 raise  # the whole backlog is tried again later
             except Exception as error:  # one bad resource must not hold up the others
@@ -174,7 +174,8 @@ async def catch_up(state: Any, consumption: Consumption) -> int:
     return handled
 
 
-def _context(state: Any, session: AsyncSession) -> ConsumerContext:
+def service_context(state: Any, session: AsyncSession) -> ConsumerContext:
+    """FHIR on this service's own resources as the service itself, in `session`."""
     settings: ServiceSettings = state.settings
     fhir = FhirService(
         session=session,
@@ -183,6 +184,7 @@ def _context(state: Any, session: AsyncSession) -> ConsumerContext:
         limits=SearchLimits(settings.search_default_count, settings.search_max_count),
         base_url=settings.public_fhir_base,
         peers=state.peers,
+        state=state,
     )
     return ConsumerContext(session=session, fhir=fhir, peers=state.peers, settings=settings)
 

@@ -84,6 +84,7 @@ async def fhir_session(
             limits=SearchLimits(settings.search_default_count, settings.search_max_count),
             base_url=base_url(request),
             peers=getattr(request.app.state, "peers", None),
+            state=request.app.state,
         )
         if store == "service":  # the audit log's own reads are recorded at the response
             await _audit_before_commit(request)

@@ -71,6 +71,9 @@ class WriteContext:
     peers: Peers | None = None
     # What a rule looked up while checking a write, for its `access_labels` to reuse.
     memo: dict[str, Any] = field(default_factory=dict)
+    # The app's state (None outside an app): a service's rules may keep their own parts
+    # there, e.g. assignment's engine.
+    state: Any = None
 
 
 class ResourceRules:

@@ -83,9 +83,11 @@ class FhirService:
         limits: SearchLimits,
         base_url: str,
         peers: Peers | None = None,
+        state: Any = None,
     ) -> None:
         self.repository = FhirRepository(session, access=principal.access_keys)
         self.peers = peers
+        self.state = state  # the app's state, for rules that need a service's own parts
         self.registry = registry
         self.principal = principal
         self.limits = limits
@@ -349,7 +351,7 @@ class FhirService:
         return sorted(keys)  # one order everywhere, so concurrent claims cannot deadlock
 
     def _write_context(self) -> WriteContext:
-        return WriteContext(self.repository, self.principal, self.peers)
+        return WriteContext(self.repository, self.principal, self.peers, state=self.state)
 
     async def _labels(
         self, definition: ResourceDefinition, resource: dict[str, Any], context: WriteContext

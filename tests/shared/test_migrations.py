@@ -14,6 +14,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from services.assignment.tables import assignment_metadata
 from services.sla.tables import sla_metadata
 from shared.events import tables as _outbox_tables  # noqa: F401
 from shared.fhir.storage.tables import metadata
@@ -22,7 +23,7 @@ from shared.smart import replay as _replay_table  # noqa: F401
 # Each service: the tables it declares beside the shared store, and its head revision.
 SCHEMAS: dict[str, tuple[list[MetaData], str]] = {
     "intake": ([metadata], "0006"),
-    "assignment": ([metadata], "0006"),
+    "assignment": ([metadata, assignment_metadata], "assign_0001"),
     "reporting": ([metadata], "0006"),
     "sla": ([metadata, sla_metadata], "sla_0002"),
     "audit": ([metadata], "audit_0001"),  # the shared audit log: the store, append-only

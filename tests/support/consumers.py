@@ -35,6 +35,7 @@ async def deliver_event(
             principal=service_principal(settings),
             limits=SearchLimits(settings.search_default_count, settings.search_max_count),
             base_url=settings.public_fhir_base,
+            state=app.state,
         )
         context = ConsumerContext(session, fhir, cast(Peers, peers), settings)
         await consumption.handler(event, context)

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scripts.local_platform import alembic_ini
+from services.assignment.tables import assignment_metadata
 from services.sla.tables import sla_metadata
 from shared.fhir.storage.tables import metadata
 from shared.smart import replay as _replay_table  # noqa: F401  (registers its table)
@@ -65,7 +66,11 @@ async def truncate_all(engine: AsyncEngine) -> None:
     """Empty every table of the FHIR store and of the services' own (PostgreSQL), restarting
     sequences. Not the audit log: it refuses TRUNCATE (tests read back only their own
     AuditEvents)."""
-    declared = [t.name for t in (*metadata.sorted_tables, *sla_metadata.sorted_tables)]
+    declared = [
+        t.name
+        for part in (metadata, sla_metadata, assignment_metadata)
+        for t in part.sorted_tables
+    ]
     async with engine.begin() as connection:
         present = set(await connection.run_sync(lambda c: inspect(c).get_table_names()))
         names = ", ".join(name for name in declared if name in present)
