@@ -88,6 +88,9 @@ class ResourceRules:
     ) -> None:
         """Check `resource` before it is written (raise a FhirError) and fill in defaults."""
 
+    async def before_delete(self, resource: dict[str, Any], *, context: WriteContext) -> None:
+        """Check (raise a FhirError) or follow up a delete of `resource`, before it is stored."""
+
     async def access_labels(self, resource: dict[str, Any], *, context: WriteContext) -> set[str]:
         """Who may see this version (shared/fhir/access.py); `resource` carries its id.
         By default nobody confined to a tenant."""

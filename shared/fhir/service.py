@@ -308,6 +308,7 @@ class FhirService:
             )
         if previous.deleted:
             return None
+        await definition.rules.before_delete(previous.resource(), context=self._write_context())
         await self.repository.release_identifiers(resource_type, resource_id)
         return await self.repository.replace(
             definition, previous, None, last_updated=now_utc(), method="DELETE"
