@@ -39,14 +39,12 @@ class EngineState:
         self.woken.set()
 
     @asynccontextmanager
-    async def locked(
-        self, session: AsyncSession, *, roster_change: bool = False
-    ) -> AsyncIterator[tuple[Engine, work.Clock]]:
+    async def locked(self, session: AsyncSession) -> AsyncIterator[tuple[Engine, work.Clock]]:
         """Take the decision lock, catch up with every committed change, and yield the
         engine with this transaction's clock. Decisions taken inside are applied to memory
         at once; if the transaction then fails, the next decision reloads everything."""
-        clock = await work.advance(session, roster=roster_change)
-        if clock.roster_generation != self._roster_seen and not roster_change:
+        clock = await work.advance(session)
+        if clock.roster_generation != self._roster_seen:
             await self._load_roster(session)
             self._roster_seen = clock.roster_generation
         await self._catch_up(session, clock)
