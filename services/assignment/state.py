@@ -103,6 +103,8 @@ def apply_row(workload: Workload, row: Any) -> None:
     open_work = work.work_of(row)
     if open_work is not None:
         workload.add(open_work)
+        if row.status == "on-hold":
+            workload.hold(row.order_id)
     elif row.status == "completed" and row.reader and row.closed_at is not None:
         finished = work.work_of(row._replace(status="in-progress"))
         if finished is not None:  # counted as read, for RVU balance

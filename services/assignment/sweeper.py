@@ -49,7 +49,7 @@ async def sweep(app_state: Any, *, now: datetime | None = None) -> int:
     async with app_state.database.transaction() as session:
         context = service_context(app_state, session)
         async with state.locked(session) as (engine, clock):
-            stranded = set(engine.stranded(now))
+            stranded = {w.order_id for w in engine.stranded(now)}
             rows = await work.rows_where(session, read_work.c.status.in_(work.OPEN_STATUSES + ("rejected",)))
             for row in sorted(rows, key=lambda r: r.deadline):
                 if moved >= SWEEP_BATCH:

@@ -122,7 +122,10 @@ def check_hand_off(
     groups = None
     if principal.role == "vendor":
         groups = frozenset(o for o in principal.organizations)
-    candidate = engine.candidate(work.exam_of(row), reader_id, now, groups=groups)
+    candidate = next(
+        (c for c in engine.evaluate(work.exam_of(row), now, groups=groups) if c.reader.id == reader_id),
+        None,
+    )
     if candidate is None:
         raise business_rule(f"{role} is not a reader on the roster", "Task.owner")
     if candidate.failures:
