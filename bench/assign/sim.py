@@ -36,6 +36,7 @@ class Behaviour:
     no_accept_share: float = 0.01  # a present radiologist who does not answer in time
     no_show_share: float = 0.02  # of shifts
     accept_timeout: timedelta = timedelta(minutes=10)
+    accept_minutes: tuple[float, float] = (0.2, 2.0)  # how soon a present radiologist accepts
     retry_every: timedelta = timedelta(minutes=5)
     drain: timedelta = timedelta(days=2)  # after the last arrival, to finish the work
 
@@ -212,7 +213,8 @@ class Simulation:
         elif draw < self.behaviour.no_accept_share + self.behaviour.decline_share:
             answer, when = "decline", now + timedelta(minutes=1 + 3 * self._chance("d", *key))
         else:
-            answer, when = "accept", now + timedelta(minutes=0.2 + 1.8 * self._chance("a", *key))
+            low, high = self.behaviour.accept_minutes
+            answer, when = "accept", now + timedelta(minutes=low + (high - low) * self._chance("a", *key))
         return when, "answer", (order.arrival.exam.order_id, order.assignments, reader_id, answer)
 
     def _overflow(self, order: OrderState, decision: Decision, now: datetime) -> None:
