@@ -34,12 +34,22 @@ DEFAULT_START = "2026-10-31T07:00"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--seed", type=int, default=1, help="world, arrivals and behaviour (default 1)")
-    parser.add_argument("--load", type=float, default=1.0, help="times the realistic volume (default 1.0)")
-    parser.add_argument("--days", type=int, default=1, help="simulated days of arrivals (default 1)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument(
-        "--start", default=DEFAULT_START, help=f"first arrival, US Eastern wall clock (default {DEFAULT_START})"
+        "--seed", type=int, default=1, help="world, arrivals and behaviour (default 1)"
+    )
+    parser.add_argument(
+        "--load", type=float, default=1.0, help="times the realistic volume (default 1.0)"
+    )
+    parser.add_argument(
+        "--days", type=int, default=1, help="simulated days of arrivals (default 1)"
+    )
+    parser.add_argument(
+        "--start",
+        default=DEFAULT_START,
+        help=f"first arrival, US Eastern wall clock (default {DEFAULT_START})",
     )
     parser.add_argument("--facilities", type=int, default=WorldShape().facilities)
     parser.add_argument(
@@ -48,13 +58,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-day", action="store_true", help="skip the simulated day")
     parser.add_argument("--no-optimum", action="store_true", help="skip the offline optimum")
     parser.add_argument("--no-latency", action="store_true", help="skip decision latency at scale")
-    parser.add_argument("--latency-calls", type=int, default=2000, help="choose() calls timed at scale")
+    parser.add_argument(
+        "--latency-calls", type=int, default=2000, help="choose() calls timed at scale"
+    )
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     return parser.parse_args(argv)
 
 
 def _git_commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    )
     return done.stdout.strip()
 
 
@@ -62,7 +76,9 @@ def _machine() -> str:
     model = platform.processor() or "?"
     try:
         with open("/proc/cpuinfo") as cpuinfo:
-            model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+            model = next(
+                line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         pass
     return f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}"
@@ -90,11 +106,17 @@ def _print_world(world: dict[str, Any]) -> None:
 def run_day(args: argparse.Namespace, out: dict[str, Any]) -> None:
     start = datetime.fromisoformat(args.start).replace(tzinfo=EASTERN)
     plan = DayPlan(
-        start=start, days=args.days, load=args.load, seed=args.seed, shape=WorldShape(facilities=args.facilities)
+        start=start,
+        days=args.days,
+        load=args.load,
+        seed=args.seed,
+        shape=WorldShape(facilities=args.facilities),
     )
     world, arrivals = prepare(plan)
     out["world"] = describe(plan, world, arrivals)
-    print(f"\n== A simulated day: {args.days} day(s) from {start.isoformat()}, load {args.load}, seed {args.seed}")
+    print(
+        f"\n== A simulated day: {args.days} day(s) from {start.isoformat()}, load {args.load}, seed {args.seed}"
+    )
     _print_world(out["world"])
     results = []
     for name in args.policies.split(","):
@@ -132,7 +154,11 @@ def _print_aims(results: list[dict[str, Any]]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    out: dict[str, Any] = {"commit": _git_commit(), "machine": _machine(), "args": vars(args) | {"json": None}}
+    out: dict[str, Any] = {
+        "commit": _git_commit(),
+        "machine": _machine(),
+        "args": vars(args) | {"json": None},
+    }
     began = time.perf_counter()
     print(f"bench-assign at {out['commit']} on {out['machine']}")
     if not args.no_day:

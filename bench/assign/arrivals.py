@@ -44,7 +44,7 @@ EXAM_MIX = {
     "MG": {"77067": 1.0},
 }
 # Relative volume by local hour (0-23) of a facility read around the clock: evening peak.
-HOURLY = (0.9, 0.8, 0.7, 0.6, 0.5, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.0)
+HOURLY: tuple[float, ...] = (0.9, 0.8, 0.7, 0.6, 0.5, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.0)
 HOURLY += (1.0, 1.0, 1.1, 1.1, 1.2, 1.3, 1.4, 1.5, 1.5, 1.4, 1.3, 1.1)
 WEEKEND = 1.15
 
@@ -60,7 +60,9 @@ def day_factor(weekday: int) -> float:
     return WEEKEND if weekday >= 5 else 1.0
 
 
-def generate(world: World, start: datetime, end: datetime, *, load: float, seed: int) -> list[Arrival]:
+def generate(
+    world: World, start: datetime, end: datetime, *, load: float, seed: int
+) -> list[Arrival]:
     """Orders arriving in [start, end) at `load` times the facilities' mean volume."""
     rng = random.Random(f"arrivals:{seed}")
     primaries = {c.facility: c for c in world.roster.contracts if c.kind == "primary"}
@@ -93,7 +95,9 @@ def _facility_orders(
             at = hour + timedelta(seconds=rng.uniform(0, 3600))
             if not inside(covered, at):
                 continue
-            first = _order_fields(rng, world, contract, f"pat-{facility.id}-{rng.getrandbits(40):x}")
+            first = _order_fields(
+                rng, world, contract, f"pat-{facility.id}-{rng.getrandbits(40):x}"
+            )
             orders.append((at, first))
             if rng.random() < COMPANION_SHARE:
                 second = _order_fields(rng, world, contract, str(first["patient"]), companion=first)

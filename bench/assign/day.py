@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,8 +25,8 @@ class DayPlan:
     days: int = 1
     load: float = 1.0
     seed: int = 1
-    shape: WorldShape = WorldShape()
-    behaviour: Behaviour = Behaviour()
+    shape: WorldShape = field(default_factory=WorldShape)
+    behaviour: Behaviour = field(default_factory=Behaviour)
 
     @property
     def end(self) -> datetime:
@@ -44,7 +44,13 @@ def run_policy(plan: DayPlan, world: World, arrivals: list[Arrival], name: str) 
     began = time.perf_counter()
     policy = Policy(name, world.roster)
     simulation = Simulation(
-        world, arrivals, policy, start=plan.start, end=plan.end, seed=plan.seed, behaviour=plan.behaviour
+        world,
+        arrivals,
+        policy,
+        start=plan.start,
+        end=plan.end,
+        seed=plan.seed,
+        behaviour=plan.behaviour,
     )
     result = figures(simulation.run(), plan.end)
     result["wall_s"] = time.perf_counter() - began
@@ -91,13 +97,15 @@ def describe(plan: DayPlan, world: World, arrivals: list[Arrival]) -> dict[str, 
 
 def _hourly_load(plan: DayPlan, world: World, arrivals: list[Arrival]) -> dict[int, float]:
     """Reading hours arriving per Eastern hour of day over reader-hours on shift then."""
-    demand: Counter[int] = Counter()
-    supply: Counter[int] = Counter()
+    demand: defaultdict[int, float] = defaultdict(float)
+    supply: defaultdict[int, float] = defaultdict(float)
     for arrival in arrivals:
         demand[arrival.exam.ordered_at.astimezone(EASTERN).hour] += arrival.read_minutes / 60
     hour = plan.start
     windows = [
-        weekly_windows(r.shifts, r.timezone, plan.start, plan.end) for r in world.readers if r.active
+        weekly_windows(r.shifts, r.timezone, plan.start, plan.end)
+        for r in world.readers
+        if r.active
     ]
     while hour < plan.end:
         supply[hour.astimezone(EASTERN).hour] += sum(

@@ -80,7 +80,10 @@ def run_latency(*, seed: int, calls: int) -> dict[str, Any]:
     on_shift = fill(workload, world, NOW, open_reads=10_000, seed=seed)
     day = generate(world, NOW - timedelta(hours=12), NOW + timedelta(hours=12), load=1.0, seed=seed)
     rng = random.Random(f"latency-sample:{seed}")
-    exams = [replace(a.exam, ordered_at=NOW - timedelta(minutes=rng.uniform(0, 5))) for a in rng.sample(day, min(calls, len(day)))]
+    exams = [
+        replace(a.exam, ordered_at=NOW - timedelta(minutes=rng.uniform(0, 5)))
+        for a in rng.sample(day, min(calls, len(day)))
+    ]
     set_up_s = time.perf_counter() - began
     for exam in exams[:50]:  # warm caches as a running service would have them
         engine.choose(exam, NOW)
@@ -89,7 +92,9 @@ def run_latency(*, seed: int, calls: int) -> dict[str, Any]:
         start = time.perf_counter()
         decision = engine.choose(exam, NOW)
         timings.append((time.perf_counter() - start) * 1000)
-        outcomes["reader" if decision.reader else "overflow" if decision.overflow else "nobody"] += 1
+        outcomes[
+            "reader" if decision.reader else "overflow" if decision.overflow else "nobody"
+        ] += 1
     explained = []
     for exam in exams[:100]:
         start = time.perf_counter()

@@ -33,11 +33,16 @@ POLICIES = tuple(ENGINE_POLICIES)
 class Policy:
     """One policy's engine and workload, and how long its decisions took."""
 
-    def __init__(self, name: str, roster: Roster, *, settings: EngineSettings | None = None) -> None:
+    def __init__(
+        self, name: str, roster: Roster, *, settings: EngineSettings | None = None
+    ) -> None:
         self.name = name
         self.workload = Workload()
         self.engine = Engine(
-            roster, workload=self.workload, settings=settings, policy=make_policy(ENGINE_POLICIES[name])
+            roster,
+            workload=self.workload,
+            settings=settings,
+            policy=make_policy(ENGINE_POLICIES[name]),
         )
         self.latencies: list[float] = []  # seconds per decision
 

@@ -18,6 +18,7 @@ import heapq
 import math
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import count
@@ -106,7 +107,7 @@ class Simulation:
         self.waiting: set[str] = set()
         self.open_orders = 0
         self.counts: Counter[str] = Counter()
-        self.present_hours: Counter[str] = Counter()
+        self.present_hours: dict[str, float] = {}
         self._events: list[tuple[datetime, int, str, tuple[Any, ...]]] = []
         self._seq = count()
         self.readers = {r.id: self._reader_state(r) for r in world.readers if r.active}
@@ -114,7 +115,11 @@ class Simulation:
     # ----------------------------------------------------------------- set-up
     def _reader_state(self, reader: Reader) -> ReaderState:
         windows = weekly_windows(reader.shifts, reader.timezone, self.start, self.stop)
-        absent = {b for b, _ in windows if self._chance("no-show", reader.id, b.isoformat()) < self.behaviour.no_show_share}
+        absent = {
+            b
+            for b, _ in windows
+            if self._chance("no-show", reader.id, b.isoformat()) < self.behaviour.no_show_share
+        }
         for begin, finish in windows:
             self._push(begin, "on", (reader.id, finish))
             self._push(finish, "off", (reader.id,))
@@ -133,7 +138,7 @@ class Simulation:
             self._push(arrival.exam.ordered_at, "arrive", (arrival,))
         self._push(self.start, "retry", ())
         remaining = len(self.arrivals)
-        handlers = {
+        handlers: dict[str, Callable[..., None]] = {
             "arrive": self._arrive,
             "on": self._on_shift,
             "off": self._off_shift,
@@ -214,7 +219,10 @@ class Simulation:
             answer, when = "decline", now + timedelta(minutes=1 + 3 * self._chance("d", *key))
         else:
             low, high = self.behaviour.accept_minutes
-            answer, when = "accept", now + timedelta(minutes=low + (high - low) * self._chance("a", *key))
+            answer, when = (
+                "accept",
+                now + timedelta(minutes=low + (high - low) * self._chance("a", *key)),
+            )
         return when, "answer", (order.arrival.exam.order_id, order.assignments, reader_id, answer)
 
     def _overflow(self, order: OrderState, decision: Decision, now: datetime) -> None:
@@ -230,7 +238,9 @@ class Simulation:
         self._push(now + timedelta(minutes=minutes), "vendor", (exam.order_id,))
 
     # ----------------------------------------------------------------- answers and reads
-    def _answer(self, now: datetime, order_id: str, number: int, reader_id: str, answer: str) -> None:
+    def _answer(
+        self, now: datetime, order_id: str, number: int, reader_id: str, answer: str
+    ) -> None:
         order = self.orders[order_id]
         if order.assignments != number or order.reader != reader_id or order.done_at:
             return  # re-routed meanwhile
@@ -315,7 +325,9 @@ class Simulation:
         state.reader = replace(
             state.reader, unavailable=(*state.reader.unavailable, (now, state.shift_end))
         )
-        readers = tuple(self.readers[r.id].reader if r.id in self.readers else r for r in self.roster.readers)
+        readers = tuple(
+            self.readers[r.id].reader if r.id in self.readers else r for r in self.roster.readers
+        )
         self.roster = Roster(readers=readers, contracts=self.roster.contracts)
         self.policy.engine.replace_roster(self.roster)
         self.counts["marked unavailable"] += 1
@@ -331,4 +343,3 @@ class Simulation:
                 overlap = (min(finish, self.end) - max(begin, self.start)).total_seconds()
                 hours += max(overlap, 0.0) / 3600
             self.present_hours[state.reader.id] = hours
-

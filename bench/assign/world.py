@@ -143,7 +143,12 @@ def _facility(rng: random.Random, n: int, shape: WorldShape) -> Facility:
         modalities.discard("MR")  # night cover for CT, radiographs and ultrasound only
     volume = shape.studies_per_facility * rng.gammavariate(2.0, 0.5)
     return Facility(
-        f"fac-{state.lower()}-{n:04d}", state, STATE_ZONES[state], kind, volume, frozenset(modalities)
+        f"fac-{state.lower()}-{n:04d}",
+        state,
+        STATE_ZONES[state],
+        kind,
+        volume,
+        frozenset(modalities),
     )
 
 
@@ -202,7 +207,9 @@ def _contracts(rng: random.Random, facility: Facility) -> list[Contract]:
                 targets=vendor_targets,
             )
         )
-    if facility.modalities & {"MR", "MG"} and rng.random() < (0.8 if "MG" in facility.modalities else 0.4):
+    if facility.modalities & {"MR", "MG"} and rng.random() < (
+        0.8 if "MG" in facility.modalities else 0.4
+    ):
         contracts.append(
             Contract(
                 id=f"contract-{facility.id}-keystone",
