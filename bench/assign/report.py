@@ -38,6 +38,7 @@ def priority_figures(orders: Iterable[OrderState], end: datetime) -> dict[str, A
     """SLA compliance, turnaround and waits of one class of orders."""
     orders = list(orders)
     turnaround = [m for m in (_minutes(o) for o in orders) if m is not None]
+    in_house = [m for m in (_minutes(o) for o in orders if o.vendor is None) if m is not None]
     on_time = sum(1 for o in orders if o.done_at is not None and o.done_at <= o.deadline)
     waits = [(o.waited.total_seconds() / 60) for o in orders]
     late = [
@@ -52,6 +53,7 @@ def priority_figures(orders: Iterable[OrderState], end: datetime) -> dict[str, A
         "p50_min": percentile(turnaround, 0.5),
         "p95_min": percentile(turnaround, 0.95),
         "max_min": max(turnaround, default=float("nan")),
+        "max_in_house_min": max(in_house, default=float("nan")),
         "max_late_min": max(late, default=0.0),
         "unfinished": sum(1 for o in orders if o.done_at is None),
         "never_assigned": sum(1 for o in orders if not o.ever_assigned and o.vendor is None),
