@@ -45,10 +45,12 @@ class Policy:
             policy=make_policy(ENGINE_POLICIES[name]),
         )
         self.latencies: list[float] = []  # seconds per decision
+        self.cpu: list[float] = []  # CPU seconds per decision (without descheduled time)
 
     def decide(self, exam: Exam, now: datetime) -> Decision:
         """The policy's decision for `exam` at `now`, timed."""
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.thread_time()
         decision = self.engine.choose(exam, now)
         self.latencies.append(time.perf_counter() - began)
+        self.cpu.append(time.thread_time() - began_cpu)
         return decision

@@ -79,6 +79,7 @@ class Outcome:
     orders: list[OrderState]
     readers: list[ReaderState]
     latencies: list[float]
+    cpu: list[float]
     counts: Counter[str] = field(default_factory=Counter)
     present_hours: dict[str, float] = field(default_factory=dict)
 
@@ -162,6 +163,7 @@ class Simulation:
             orders=list(self.orders.values()),
             readers=list(self.readers.values()),
             latencies=self.policy.latencies,
+            cpu=self.policy.cpu,
             counts=self.counts,
             present_hours=dict(self.present_hours),
         )
