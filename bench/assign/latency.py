@@ -23,7 +23,7 @@ from bench.assign.hours import inside, weekly_windows
 from bench.assign.report import percentile
 from bench.assign.world import World, WorldShape, build_world
 from services.assignment.engine.engine import Engine
-from services.assignment.engine.model import Roster, Work
+from services.assignment.engine.model import Exam, Roster, Work
 from services.assignment.engine.workload import Workload
 
 AIM_P99_MS = 10.0
@@ -87,15 +87,7 @@ def run_latency(*, seed: int, calls: int) -> dict[str, Any]:
     set_up_s = time.perf_counter() - began
     for exam in exams[:50]:  # warm caches as a running service would have them
         engine.choose(exam, NOW)
-    timings, cpu, outcomes = [], [], {"reader": 0, "overflow": 0, "nobody": 0}
-    for exam in exams:
-        start, start_cpu = time.perf_counter(), time.thread_time()
-        decision = engine.choose(exam, NOW)
-        timings.append((time.perf_counter() - start) * 1000)
-        cpu.append((time.thread_time() - start_cpu) * 1000)
-        outcomes[
-            "reader" if decision.reader else "overflow" if decision.overflow else "nobody"
-        ] += 1
+    timings, cpu, outcomes = _time_choices(engine, exams)
     explained = []
     for exam in exams[:100]:
         start = time.perf_counter()
@@ -121,6 +113,23 @@ def run_latency(*, seed: int, calls: int) -> dict[str, Any]:
     }
     _print(result)
     return result
+
+
+def _time_choices(
+    engine: Engine, exams: list[Exam]
+) -> tuple[list[float], list[float], dict[str, int]]:
+    """Wall and CPU milliseconds of each decision, and what the decisions were."""
+    timings: list[float] = []
+    cpu: list[float] = []
+    outcomes = {"reader": 0, "overflow": 0, "nobody": 0}
+    for exam in exams:
+        start, start_cpu = time.perf_counter(), time.thread_time()
+        decision = engine.choose(exam, NOW)
+        timings.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.thread_time() - start_cpu) * 1000)
+        kind = "reader" if decision.reader else "overflow" if decision.overflow else "nobody"
+        outcomes[kind] += 1
+    return timings, cpu, outcomes
 
 
 def _print(r: dict[str, Any]) -> None:
