@@ -28,7 +28,7 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev
 LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet \
               --custom-compile-command "make lock"
 
-.PHONY: help install run token test lint fmt migrate bench bench-events bench-tenancy k8s lock check-lock clean
+.PHONY: help install run token test lint fmt migrate bench bench-events bench-tenancy bench-assign k8s lock check-lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target> [VAR=value]\n\nTargets:\n"} \
@@ -95,6 +95,9 @@ bench-events: $(STAMP) ## Notifications to a subscriber under a steady order rat
 
 bench-tenancy: $(STAMP) ## What tenant isolation costs: intake reads as system vs a facility vs a vendor (PostgreSQL)
 	"$(PY)" bench/tenancy_bench.py $(BENCH_ARGS)
+
+bench-assign: $(STAMP) ## Assignment engine: a simulated day vs baselines, an offline optimum, decision latency (no database)
+	"$(PY)" -m bench.assign $(BENCH_ARGS)
 
 k8s: $(STAMP) ## Render the dev and prod overlays to build/k8s/ and validate them offline
 	@command -v kubectl >/dev/null || { echo "error: kubectl is required" >&2; exit 1; }
