@@ -2,7 +2,8 @@
 
 A read Task is seen by the ordering facility (its `requester`: the status of its orders'
 reads) and by whoever it is assigned to: the radiologist behind the owning PractitionerRole
-(`Practitioner/<id>`), or the partner vendor owning it (`Organization/<id>`). The roster is
+(`Practitioner/<id>`) and the group that role reads for, or the partner vendor owning it
+(`Organization/<id>`). The roster is
 seen by the radiologist it describes and by the organizations it names (the reading group,
 the facility granting privileges); a contract by both of its parties. Operations (admin)
 sees everything.
@@ -17,20 +18,23 @@ from shared.fhir.registry import ResourceRules, WriteContext
 from shared.fhir.storage.repository import FhirRepository
 
 
-async def owner_label(owner: Any, repository: FhirRepository) -> str | None:
-    """The label of whoever a Task `owner` reference names: the vendor Organization, the
-    Practitioner itself, or the Practitioner behind a PractitionerRole."""
-    organization = relative(owner, "Organization")
-    if organization:
-        return organization
-    practitioner = relative(owner, "Practitioner")
-    if practitioner:
-        return practitioner
+async def owner_labels(owner: Any, repository: FhirRepository) -> set[str]:
+    """The labels of whoever a Task `owner` reference names: the vendor Organization, the
+    Practitioner itself, or the Practitioner behind a PractitionerRole with the group it
+    reads for (so that a vendor keeps the reads it hands to its own radiologists)."""
+    direct = relative(owner, "Organization") or relative(owner, "Practitioner")
+    if direct:
+        return {direct}
     role = relative(owner, "PractitionerRole")
     stored = await repository.current("PractitionerRole", role.split("/", 1)[1]) if role else None
     if stored is None or stored.deleted:
-        return None
-    return relative(stored.resource().get("practitioner"), "Practitioner")
+        return set()
+    found = stored.resource()
+    labels = (
+        relative(found.get("practitioner"), "Practitioner"),
+        relative(found.get("organization"), "Organization"),
+    )
+    return {label for label in labels if label}
 
 
 class TaskAccess(ResourceRules):
@@ -41,9 +45,7 @@ class TaskAccess(ResourceRules):
         facility = relative(resource.get("requester"), "Organization")
         if facility:
             labels.add(facility)
-        owner = await owner_label(resource.get("owner"), context.repository.unconfined())
-        if owner:
-            labels.add(owner)
+        labels |= await owner_labels(resource.get("owner"), context.repository.unconfined())
         return labels
 
 

@@ -109,7 +109,7 @@ def check_hand_off(
     vendor = relative(owner, "Organization")
     role = relative(owner, "PractitionerRole")
     if principal.role == "vendor":
-        own = {f"Organization/{o}" for o in principal.organizations}
+        own = set(principal.organizations)
         if vendor is not None:
             if vendor not in own:
                 raise business_rule("A vendor hands reads only within its roster", "Task.owner")
@@ -121,7 +121,7 @@ def check_hand_off(
     reader_id = role.split("/", 1)[1]
     groups = None
     if principal.role == "vendor":
-        groups = frozenset(o for o in principal.organizations)
+        groups = frozenset(o.rpartition("/")[2] for o in principal.organizations)
     candidate = next(
         (c for c in engine.evaluate(work.exam_of(row), now, groups=groups) if c.reader.id == reader_id),
         None,

@@ -33,25 +33,28 @@ async def grant_order_to_owner(event: ReceivedEvent, context: ConsumerContext) -
     if task is None:
         return
     order_id = referenced_id(task.get("focus"), "ServiceRequest")
-    holder = await _owner_label(task.get("owner"), context)
+    holders = await _owner_labels(task.get("owner"), context)
     grants = set()
-    if order_id and holder and task.get("status") not in _WITHDRAWN:
-        grants.add((holder, order_label(order_id)))
+    if order_id and task.get("status") not in _WITHDRAWN:
+        grants = {(holder, order_label(order_id)) for holder in holders}
     await context.fhir.repository.set_grants(f"Task/{task['id']}", grants)
     log.info("order access follows its task", extra={"task": task["id"], "grants": len(grants)})
 
 
-async def _owner_label(owner: object, context: ConsumerContext) -> str | None:
-    """Who a Task's owner is, as an access label: a vendor's Organization, or the
-    Practitioner behind a PractitionerRole (asked of assignment, which keeps the roster)."""
+async def _owner_labels(owner: object, context: ConsumerContext) -> set[str]:
+    """Who a Task's owner is, as access labels: a vendor's Organization, or the
+    Practitioner behind a PractitionerRole and the group it reads for (a vendor keeps
+    seeing what it handed to one of its radiologists) -- asked of assignment, which keeps
+    the roster."""
     direct = relative(owner, "Organization") or relative(owner, "Practitioner")
     if direct:
-        return direct
+        return {direct}
     role = relative(owner, "PractitionerRole")
     if role is None:
-        return None
-    found = await context.peers.read("assignment", role)
-    return relative((found or {}).get("practitioner"), "Practitioner")
+        return set()
+    found = await context.peers.read("assignment", role) or {}
+    labels = (relative(found.get(key), kind) for key, kind in (("practitioner", "Practitioner"), ("organization", "Organization")))
+    return {label for label in labels if label}
 
 
 def assigned_tasks(peers: Peers) -> AsyncIterator[dict[str, Any]]:
