@@ -106,8 +106,10 @@ class Contract:
     priorities: frozenset[str] = frozenset()  # empty: every priority
     hours: tuple[Shift, ...] = ()  # empty: around the clock
     timezone: str = "UTC"  # of `hours`
-    targets: Mapping[str, timedelta] = _NO_TARGETS  # turnaround per priority (and "stroke")
-    subspecialist_exams: Mapping[str, str] = _NO_EXAMS  # exam code -> required subspecialty
+    # Turnaround per priority (and "stroke"); a factory, as a dataclass default must hash.
+    targets: Mapping[str, timedelta] = field(default_factory=lambda: _NO_TARGETS)
+    # Exam code -> required subspecialty.
+    subspecialist_exams: Mapping[str, str] = field(default_factory=lambda: _NO_EXAMS)
 
 
 @dataclass(frozen=True, slots=True)
