@@ -1,8 +1,9 @@
 """The FHIR front door: `uvicorn --factory services.gateway.app:create_app`.
 
 One FHIR base URL for every service: each `/fhir/{Type}...` request is relayed to the
-service owning the type, `/fhir/metadata` lists every service's resources. Which service
-owns what is read from the services' registries, never written down here.
+service owning the type, `/fhir/metadata` lists every service's resources, and the
+platform's own definitions (extensions, code systems, ...) are answered here. Which
+service owns what is read from the services' registries, never written down here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi import FastAPI
 
 from services.assignment.resources import REGISTRY as ASSIGNMENT
 from services.gateway.capability import CapabilityCache
+from services.gateway.definitions import PLATFORM_DEFINITIONS
 from services.gateway.endpoints import gateway_router
 from services.gateway.routing import RouteTable
 from services.gateway.settings import GatewaySettings
@@ -24,6 +26,8 @@ from services.intake.resources import REGISTRY as INTAKE
 from services.reporting.resources import REGISTRY as REPORTING
 from services.sla.resources import REGISTRY as SLA
 from shared.app import VERSION, add_platform_layers
+from shared.fhir.conformance import Catalogue
+from shared.fhir.service import format_instant, now_utc
 from shared.logs import configure_logging
 from shared.telemetry import start_tracing
 
@@ -76,6 +80,9 @@ def create_app(
     )
     app.state.settings = settings
     app.state.routes = routes
+    app.state.definitions = Catalogue(
+        PLATFORM_DEFINITIONS, version=VERSION, date=format_instant(now_utc())
+    )
     add_platform_layers(app)
     app.include_router(gateway_router(settings.fhir_base_path))
     return app

@@ -1,6 +1,7 @@
-"""The front door's endpoints: the probes, the merged CapabilityStatement, every other
-request under the FHIR base relayed to the service that owns it (see routing.py), and the
-token endpoint (`POST /auth/token`) relayed to the service hosting it."""
+"""The front door's endpoints: the probes, the merged CapabilityStatement, the platform's
+own definitions (see definitions.py), every other request under the FHIR base relayed to
+the service that owns it (see routing.py), and the token endpoint (`POST /auth/token`)
+relayed to the service hosting it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from services.gateway.capability import at_base, merge_capability_statements
+from services.gateway.definitions import answer, with_definitions
 from services.gateway.routing import (
     TOKEN_SERVICE,
     RouteKind,
@@ -40,13 +42,14 @@ def _search_params(request: Request, body: bytes) -> list[tuple[str, str]]:
 
 
 async def metadata(request: Request) -> Response:
-    """One CapabilityStatement listing every service's resources."""
+    """One CapabilityStatement listing every service's resources and the definitions."""
     state = request.app.state
     upstreams: Upstreams = state.upstreams
 
     async def fetch() -> dict[str, Any]:
         statements = await upstreams.capability_statements()
-        return merge_capability_statements(statements, software_version=VERSION)
+        merged = merge_capability_statements(statements, software_version=VERSION)
+        return with_definitions(merged, state.definitions)
 
     statement = await state.capabilities.get(fetch)
     return respond(request, at_base(statement, base_url(request), token_url(request)))
@@ -69,6 +72,9 @@ async def relay(request: Request, path: str) -> Response:
             service = subscription_owner(table, resource)
         return await upstreams.forward(request, service, body)
     body = await read_limited(request, max_bytes)  # the service judges its media type
+    if decision.kind is RouteKind.DEFINITION:
+        resource_type, _, rest = path.partition("/")
+        return answer(request, resource_type, rest, _search_params(request, body))
     if decision.kind is RouteKind.SUBSCRIPTION_QUERY:
         service = subscription_query_owner(table, _search_params(request, body))
     elif decision.kind is RouteKind.SUBSCRIPTION_INSTANCE:

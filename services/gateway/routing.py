@@ -8,7 +8,9 @@ service holds that id -- found by asking (see `Upstreams.find_subscription`). A 
 or batch Bundle goes to the one service owning every entry; one database transaction
 cannot span services, so a Bundle mixing them is refused. The discovery documents under
 `.well-known/` (SMART configuration, the platform's public keys) go to the service hosting
-the token endpoint, as `/auth/token` does (see endpoints.py).
+the token endpoint, as `/auth/token` does (see endpoints.py). The platform's own
+definitions (StructureDefinition, CodeSystem, NamingSystem, OperationDefinition) are
+answered by the front door itself (see definitions.py), so no service may declare them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared.fhir.bundles import parse_bundle
+from shared.fhir.conformance import DEFINITION_TYPES
 from shared.fhir.outcomes import bad_request, method_not_allowed, not_found
 from shared.fhir.registry import Registry
 
@@ -52,6 +55,8 @@ class RouteTable:
             for resource_type in registry.types:
                 if resource_type == SUBSCRIPTION or resource_type in type_owners:
                     raise ValueError(f"{resource_type} is declared by more than one service")
+                if resource_type in DEFINITION_TYPES:
+                    raise ValueError(f"{resource_type} is served by the front door itself")
                 type_owners[resource_type] = registry.service
             for topic in registry.topics:
                 if topic.url in topic_owners:
@@ -91,6 +96,7 @@ class RouteKind(StrEnum):
     NEW_SUBSCRIPTION = "new-subscription"  # owner decided by the body's criteria
     SUBSCRIPTION_QUERY = "subscription-query"  # owner decided by the criteria parameter
     SUBSCRIPTION_INSTANCE = "subscription-instance"  # owner: the service holding the id
+    DEFINITION = "definition"  # the platform's own definitions, answered by the front door
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +128,8 @@ def route(table: RouteTable, method: str, path: str) -> Route:
         return Route(RouteKind.SERVICE, service=TOKEN_SERVICE)
     if resource_type == SUBSCRIPTION and table.subscription_services:
         return _subscription_route(method, rest)
+    if resource_type in DEFINITION_TYPES:
+        return Route(RouteKind.DEFINITION)
     if resource_type.startswith("$") and not rest:
         service = table.operation_owners.get(resource_type)
         if service is None:
@@ -198,6 +206,11 @@ def _entry_owner(table: RouteTable, index: int, resource_type: str, resource: An
             )
         return table.owner_of_topic(resource.get("criteria"), f"{where}.resource.criteria")
     service = table.type_owners.get(resource_type)
+    if resource_type in DEFINITION_TYPES:
+        raise bad_request(
+            f"{resource_type} is read-only here: read or search it outside a Bundle",
+            f"{where}.request.url",
+        )
     if service is None:
         raise bad_request(
             f"Resource type '{resource_type}' is not served here", f"{where}.request.url"

@@ -28,6 +28,7 @@ from services.intake.tests.builders import (
 )
 from shared.events.subscriptions import SIGNING_SECRET
 from shared.events.topics import TOPIC_BASE
+from shared.fhir.conformance import DEFINITION_TYPES
 from shared.settings import ServiceSettings
 from tests.fixtures import AUTH, BASE, client_for, start_app
 from tests.shared.smart.test_discovery import smart_token_url
@@ -210,7 +211,8 @@ async def test_metadata_lists_the_types_and_topics_of_every_service(
     assert statement["implementation"]["url"] == BASE
     resources = statement["rest"][0]["resource"]
     types = [r["type"] for r in resources]
-    assert sorted(types) == sorted({t for r in REGISTRIES for t in r.types} | {"Subscription"})
+    served = {t for r in REGISTRIES for t in r.types} | {"Subscription", *DEFINITION_TYPES}
+    assert sorted(types) == sorted(served)
     (subscription,) = [r for r in resources if r["type"] == "Subscription"]
     topics = {e["valueCanonical"] for e in subscription["extension"]}
     assert topics == {t.url for r in REGISTRIES for t in r.topics}

@@ -1,0 +1,82 @@
+"""The definitions of sla's resources: the SLA event codes of its DetectedIssues and the
+`$turnaround` operation (docs/fhir.md)."""
+
+from __future__ import annotations
+
+from services.sla.breaches import SLA_EVENT_SYSTEM
+from services.sla.timeline import INTERVALS, MILESTONES
+from services.sla.turnaround import OPERATION
+from shared.fhir.conformance import (
+    CodeSystemDefinition,
+    Concept,
+    Definition,
+    OperationDefinition,
+    OperationParameter,
+)
+
+SLA_EVENT = CodeSystemDefinition(
+    url=SLA_EVENT_SYSTEM,
+    title="SLA event",
+    description=(
+        "What an SLA DetectedIssue reports (DetectedIssue.code). The system also names its "
+        "identifier, <code>/<order id>: one DetectedIssue per order and code."
+    ),
+    concepts=(
+        Concept(
+            "breach-predicted",
+            "Breach predicted",
+            "The order will miss its deadline at the current pace (topic sla-breach-predicted).",
+        ),
+        Concept(
+            "breached",
+            "Breached",
+            "The final report came after the deadline (topic sla-breached).",
+        ),
+    ),
+)
+
+
+def _out(name: str, type_: str, documentation: str, *, min_: int = 0) -> OperationParameter:
+    return OperationParameter(name, "out", documentation, type=type_, min=min_)
+
+
+def _coded_times(name: str, codes: tuple[str, ...], unit: OperationParameter) -> OperationParameter:
+    """A repeating out parameter of a code (one of `codes`) and a value."""
+    code = _out("code", "code", "One of: " + ", ".join(codes), min_=1)
+    return OperationParameter(name, "out", f"One per {name} known", max="*", parts=(code, unit))
+
+
+TURNAROUND = OperationDefinition(
+    url=OPERATION.definition,
+    title="Turnaround of an order",
+    description=(
+        "One order's timeline: its milestones with their times, the intervals between known "
+        "milestones in minutes, its priority and deadline when known, and whether the final "
+        "report met the deadline. Times are when the platform knew. 404 for an order sla "
+        "knows nothing of."
+    ),
+    code=OPERATION.name,
+    system=True,
+    parameters=(
+        OperationParameter(
+            "order",
+            "in",
+            "The order, as ServiceRequest/<id>",
+            type="string",
+            min=1,
+        ),
+        _out("order", "Reference", "The order (ServiceRequest)", min_=1),
+        _out("complete", "boolean", "Whether the final report exists", min_=1),
+        _out("priority", "code", "The order's priority, when known"),
+        _out("deadline", "instant", "The read's deadline, when known"),
+        _out("met-deadline", "boolean", "Whether the final report met the deadline, once final"),
+        _coded_times("milestone", MILESTONES, _out("time", "instant", "When", min_=1)),
+        _coded_times(
+            "interval",
+            tuple(name for name, _, _ in INTERVALS),
+            _out("minutes", "decimal", "Its length in minutes", min_=1),
+        ),
+    ),
+)
+
+DEFINITIONS: tuple[Definition, ...] = (SLA_EVENT, TURNAROUND)
