@@ -4,6 +4,8 @@ representation itself is described in docs/assignment.md)."""
 
 from __future__ import annotations
 
+from services.assignment.decisions import DECISION_SYSTEM
+from services.assignment.eligibility import OPERATION as ELIGIBILITY
 from services.assignment.engine.model import Constraint
 from services.assignment.tasks import BUSINESS_STATUS_SYSTEM, READ_TASK_SYSTEM
 from shared.fhir.canonical import CANONICAL_BASE
@@ -14,6 +16,8 @@ from shared.fhir.conformance import (
     Definition,
     ExtensionDefinition,
     NamingSystemDefinition,
+    OperationDefinition,
+    OperationParameter,
     SubExtension,
     Value,
 )
@@ -39,11 +43,30 @@ ASSIGNMENT_STATUS = CodeSystemDefinition(
     title="Assignment status",
     description="Where a read Task stands in assignment (Task.businessStatus).",
     concepts=(
-        Concept("assigned", "Assigned", "Made with an owner (Task status requested)."),
+        Concept("assigned", "Assigned", "Routed to a reader by the engine (status requested)."),
         Concept(
             "unassigned",
             "Unassigned",
-            "Made without an owner: no eligible radiologist; statusReason says why.",
+            "Waiting without an owner: nobody eligible now; statusReason says why.",
+        ),
+        Concept(
+            "overflow",
+            "Overflow",
+            "Sent to a partner vendor whose overflow contract covers it (owner: the vendor).",
+        ),
+        Concept(
+            "re-routed",
+            "Re-routed",
+            "Routed again (declined, not accepted in time, reader off shift, or retried "
+            "from the unassigned queue); the text says why.",
+        ),
+        Concept("accepted", "Accepted", "The reader accepted it (status accepted)."),
+        Concept("reading", "Reading", "The reader started it (status in-progress)."),
+        Concept("on-hold", "On hold", "The reader paused it (status on-hold)."),
+        Concept(
+            "declined",
+            "Declined",
+            "The reader declined it with a reason (status rejected); the service re-routes it.",
         ),
         Concept(
             "reported", "Reported", "The final report came (Task completed, output the report)."
@@ -233,6 +256,86 @@ ASSIGNMENT_CONSTRAINT = CodeSystemDefinition(
     concepts=tuple(Concept(c.value, *_CONSTRAINTS[c]) for c in Constraint),
 )
 
+ASSIGNMENT_EVENT = CodeSystemDefinition(
+    url=DECISION_SYSTEM,
+    title="Assignment event",
+    description="The AuditEvent recording a routing decision: type `decision`, subtype "
+    "the outcome (docs/assignment.md).",
+    concepts=(
+        Concept("decision", "Assignment decision", "The engine routed a read (AuditEvent.type)."),
+        Concept("assigned", "Assigned", "To a reader, the first time."),
+        Concept("re-routed", "Re-routed", "To a reader, again."),
+        Concept("overflow", "Overflow", "To a partner vendor."),
+        Concept("unassigned", "Unassigned", "To nobody: the read waits, with the reason."),
+    ),
+)
+
+
+def _out(name: str, type_: str, documentation: str, *, min_: int = 0, max_: str = "1") -> OperationParameter:
+    return OperationParameter(name, "out", documentation, type=type_, min=min_, max=max_)
+
+
+_SCORE = (
+    _out("predicted-completion", "instant", "When this reader would finish the read"),
+    _out("total", "decimal", "The score (lower is better)"),
+    OperationParameter(
+        "term",
+        "out",
+        "Each term of the score",
+        max="*",
+        parts=(_out("name", "code", "The term", min_=1), _out("value", "decimal", "Its value", min_=1)),
+    ),
+)
+
+ELIGIBILITY_OPERATION = OperationDefinition(
+    url=ELIGIBILITY.definition,
+    title="Eligibility of an order",
+    description="Every reader of the roster for one order as it stands now, eligible or "
+    "not, with each failed hard constraint, the score of the eligible, and what the engine "
+    "would decide. Changes nothing. Operations, the platform and the ordering facility.",
+    code=ELIGIBILITY.name,
+    system=True,
+    parameters=(
+        OperationParameter("order", "in", "The order, as ServiceRequest/<id>", type="string", min=1),
+        _out("order", "Reference", "The order (ServiceRequest)", min_=1),
+        _out("deadline", "instant", "The deadline it is judged against", min_=1),
+        _out("outcome", "code", "assigned | overflow | unassigned", min_=1),
+        _out("reason", "string", "Why", min_=1),
+        OperationParameter(
+            "chosen",
+            "out",
+            "The reader (or vendor) the engine would pick",
+            parts=(
+                _out("reader", "Reference", "The PractitionerRole"),
+                _out("vendor", "Reference", "The vendor Organization (overflow)"),
+                _out("contract", "Reference", "The covering OrganizationAffiliation"),
+                *_SCORE,
+            ),
+        ),
+        OperationParameter(
+            "candidate",
+            "out",
+            "One per reader of the roster",
+            max="*",
+            parts=(
+                _out("reader", "Reference", "The PractitionerRole", min_=1),
+                _out("eligible", "boolean", "Whether every hard constraint holds", min_=1),
+                OperationParameter(
+                    "failure",
+                    "out",
+                    "A failed hard constraint",
+                    max="*",
+                    parts=(
+                        _out("constraint", "Coding", "assignment-constraint code", min_=1),
+                        _out("detail", "string", "Why, in words", min_=1),
+                    ),
+                ),
+                *_SCORE,
+            ),
+        ),
+    ),
+)
+
 DEFINITIONS: tuple[Definition, ...] = (
     READ_TASK,
     ASSIGNMENT_STATUS,
@@ -246,4 +349,6 @@ DEFINITIONS: tuple[Definition, ...] = (
     SLA_TARGET,
     SUBSPECIALIST_EXAM,
     ASSIGNMENT_CONSTRAINT,
+    ASSIGNMENT_EVENT,
+    ELIGIBILITY_OPERATION,
 )

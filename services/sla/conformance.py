@@ -32,6 +32,12 @@ SLA_EVENT = CodeSystemDefinition(
             "Breached",
             "The final report came after the deadline (topic sla-breached).",
         ),
+        Concept(
+            "unassigned",
+            "Waiting unassigned",
+            "Nobody eligible can read the order now; its read waits in assignment's "
+            "unassigned queue (topic sla-unassigned).",
+        ),
     ),
 )
 
