@@ -106,8 +106,9 @@ class Contract:
     priorities: frozenset[str] = frozenset()  # empty: every priority
     hours: tuple[Shift, ...] = ()  # empty: around the clock
     timezone: str = "UTC"  # of `hours`
-    targets: Mapping[str, timedelta] = _NO_TARGETS  # turnaround per priority (and "stroke")
-    subspecialist_exams: Mapping[str, str] = _NO_EXAMS  # exam code -> required subspecialty
+    # A mappingproxy is not a default dataclasses accept (unhashable): hence the factories.
+    targets: Mapping[str, timedelta] = field(default_factory=lambda: _NO_TARGETS)  # per priority
+    subspecialist_exams: Mapping[str, str] = field(default_factory=lambda: _NO_EXAMS)  # code -> sub
 
 
 @dataclass(frozen=True, slots=True)
