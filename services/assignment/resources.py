@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.assignment.access import (
-    AffiliationAccess,
-    PractitionerAccess,
-    PractitionerRoleAccess,
-    TaskAccess,
+from services.assignment.access import TaskAccess
+from services.assignment.roster_rules import (
+    AffiliationRules,
+    PractitionerRoleRules,
+    PractitionerRules,
 )
 from services.assignment.tasks import CLOSED_STATUSES, read_task_identifiers
 from shared.events.topics import status_changes, topic
@@ -118,7 +118,7 @@ REGISTRY = Registry(
                     definition=_SP + "Practitioner-active",
                 ),
             ),
-            rules=PractitionerAccess(),
+            rules=PractitionerRules(),
             documentation="Radiologists, with their licences as qualifications.",
         ),
         ResourceDefinition(
@@ -147,7 +147,7 @@ REGISTRY = Registry(
                 token(
                     "role",
                     "code",
-                    description="Role code",
+                    description="Role code (reading-role: radiologist = membership)",
                     definition=_SP + "PractitionerRole-role",
                 ),
                 token(
@@ -164,7 +164,7 @@ REGISTRY = Registry(
                 ),
             ),
             includes=("PractitionerRole:practitioner",),
-            rules=PractitionerRoleAccess(),
+            rules=PractitionerRoleRules(),
             documentation="Reading-group membership and facility privileges.",
         ),
         ResourceDefinition(
@@ -185,6 +185,12 @@ REGISTRY = Registry(
                     definition=_SP + "OrganizationAffiliation-participating-organization",
                 ),
                 token(
+                    "role",
+                    "code",
+                    description="Contract kind (contract-kind: primary | overflow)",
+                    definition=_SP + "OrganizationAffiliation-role",
+                ),
+                token(
                     "active",
                     "active",
                     description="Whether the contract is in force",
@@ -197,7 +203,7 @@ REGISTRY = Registry(
                     definition=_SP + "OrganizationAffiliation-date",
                 ),
             ),
-            rules=AffiliationAccess(),
+            rules=AffiliationRules(),
             documentation="Contracts between client facilities and reading groups or vendors.",
         ),
         ResourceDefinition(
