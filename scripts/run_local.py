@@ -201,7 +201,7 @@ def main() -> int:
         settings = {service: platform.migrate(service) for service in SERVICES}
         platform.migrate_audit_log()
         facilities = asyncio.run(seed_facilities(settings["intake"]))
-        print(f"intake: {len(facilities)} demo facilities loaded", flush=True)
+        print(f"intake: {len(facilities)} demo organizations loaded", flush=True)
         created = asyncio.run(seed_roster(settings["assignment"], facilities))
         print(f"assignment: demo roster loaded ({created} resources created)", flush=True)
         return serve(platform, settings["intake"])

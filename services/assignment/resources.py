@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.assignment.access import (
-    AffiliationAccess,
-    PractitionerAccess,
-    PractitionerRoleAccess,
+from services.assignment.roster_rules import (
+    AffiliationRules,
+    PractitionerRoleRules,
+    PractitionerRules,
 )
 from services.assignment.eligibility import OPERATION as ELIGIBILITY
 from services.assignment.task_rules import TaskRules
@@ -120,7 +120,7 @@ REGISTRY = Registry(
                     definition=_SP + "Practitioner-active",
                 ),
             ),
-            rules=PractitionerAccess(),
+            rules=PractitionerRules(),
             documentation="Radiologists, with their licences as qualifications.",
         ),
         ResourceDefinition(
@@ -149,7 +149,7 @@ REGISTRY = Registry(
                 token(
                     "role",
                     "code",
-                    description="Role code",
+                    description="Role code (reading-role: radiologist = membership)",
                     definition=_SP + "PractitionerRole-role",
                 ),
                 token(
@@ -166,7 +166,7 @@ REGISTRY = Registry(
                 ),
             ),
             includes=("PractitionerRole:practitioner",),
-            rules=PractitionerRoleAccess(),
+            rules=PractitionerRoleRules(),
             documentation="Reading-group membership and facility privileges.",
         ),
         ResourceDefinition(
@@ -187,6 +187,12 @@ REGISTRY = Registry(
                     definition=_SP + "OrganizationAffiliation-participating-organization",
                 ),
                 token(
+                    "role",
+                    "code",
+                    description="Contract kind (contract-kind: primary | overflow)",
+                    definition=_SP + "OrganizationAffiliation-role",
+                ),
+                token(
                     "active",
                     "active",
                     description="Whether the contract is in force",
@@ -199,7 +205,7 @@ REGISTRY = Registry(
                     definition=_SP + "OrganizationAffiliation-date",
                 ),
             ),
-            rules=AffiliationAccess(),
+            rules=AffiliationRules(),
             documentation="Contracts between client facilities and reading groups or vendors.",
         ),
         ResourceDefinition(

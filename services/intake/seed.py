@@ -2,11 +2,11 @@
 endpoints, patients, and imaging orders -- some with their studies already acquired.
 
 Two transaction Bundles of conditional and re-send-safe creates, so running them again
-changes nothing: the facilities -- and a partner reading group, whose development client
-(deploy/dev/auth/clients.json) names it by NPI -- first (`seed_facilities`; other
-services' demo data name them, e.g. assignment's roster grants privileges there), then the
-patients, orders and
-studies (`seed_orders`), which name the facilities by NPI. `make run` loads the orders only
+changes nothing: the facilities, the platform's own reading group and a partner reading
+group, whose development client (deploy/dev/auth/clients.json) names it by NPI -- first
+(`seed_facilities`; other services' demo data name them, e.g. assignment's roster grants
+privileges at the facilities and holds the contracts between them and the reading groups),
+then the patients, orders and studies (`seed_orders`), which name the facilities by NPI. `make run` loads the orders only
 once the services consuming order events have subscribed, so that each order's events
 reach them. Run both with `python -m services.intake.seed` (DATABASE_URL applies).
 """
@@ -47,6 +47,9 @@ FACILITIES = [
 ]
 # (key, name, city, state, NPI) -- a fictitious partner reading group (a vendor).
 VENDORS = [("nightwatch", "Nightwatch Teleradiology", "Austin", "TX", "1063000172")]
+# (key, name, city, state, NPI) -- the platform's own reading group (the operator), whose
+# radiologists read under the facilities' primary contracts (assignment's demo roster).
+OPERATOR = ("meridian", "Meridian Teleradiology", "Minneapolis", "MN", "1073000188")
 # (CPT, display, DICOM modality) with the exam mix a night-time read service sees.
 EXAMS = [
     ("70450", "CT head without contrast", "CT"),
@@ -78,7 +81,9 @@ def facility_reference(npi: str) -> str:
     return f"Organization?identifier={NPI_SYSTEM}|{npi}"
 
 
-def _vendor_entry(key: str, name: str, city: str, state: str, npi: str) -> dict[str, Any]:
+def _vendor_entry(
+    key: str, name: str, city: str, state: str, npi: str, display: str = "Partner reading group"
+) -> dict[str, Any]:
     organization = {
         "resourceType": "Organization",
         "identifier": [{"system": NPI_SYSTEM, "value": npi}],
@@ -89,7 +94,7 @@ def _vendor_entry(key: str, name: str, city: str, state: str, npi: str) -> dict[
                     {
                         "system": ORGANIZATION_ROLE_SYSTEM,
                         "code": READING_GROUP,
-                        "display": "Partner reading group",
+                        "display": display,
                     }
                 ]
             }
@@ -165,9 +170,10 @@ def _transaction(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def facilities_bundle() -> dict[str, Any]:
-    """The demo facilities and their DICOMweb endpoints, and the partner reading groups, as
-    one transaction Bundle."""
+    """The demo facilities and their DICOMweb endpoints, the platform's reading group and
+    the partner reading groups, as one transaction Bundle."""
     entries = [e for facility in FACILITIES for e in _facility_entries(*facility)]
+    entries.append(_vendor_entry(*OPERATOR, display="Reading group (platform operator)"))
     return _transaction(entries + [_vendor_entry(*vendor) for vendor in VENDORS])
 
 
@@ -266,8 +272,9 @@ def _created(response: dict[str, Any]) -> int:
 
 
 async def seed_facilities(settings: ServiceSettings) -> dict[str, str]:
-    """Load the demo facilities (and endpoints) and reading groups; returns each facility's
-    reference by NPI, e.g. {"1003000126": "Organization/<id>"}."""
+    """Load the demo facilities (and endpoints) and reading groups; returns the reference
+    of each facility and reading group (the operator's, the vendors') by NPI, e.g.
+    {"1003000126": "Organization/<id>"}."""
     database = Database(settings.resolved_database_url)
     try:
         async with database.transaction() as session:
@@ -275,7 +282,7 @@ async def seed_facilities(settings: ServiceSettings) -> dict[str, str]:
             _, entries = parse_bundle(facilities_bundle(), "")
             await run_transaction(fhir, entries, include_resources=False)
             references = {}
-            for *_, npi in FACILITIES:
+            for *_, npi in [*FACILITIES, OPERATOR, *VENDORS]:
                 (stored,) = await fhir.match_ids("Organization", f"identifier={NPI_SYSTEM}|{npi}")
                 references[npi] = f"Organization/{stored.id}"
     finally:

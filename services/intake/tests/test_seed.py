@@ -8,7 +8,14 @@ import httpx
 from fastapi import FastAPI
 
 from services.intake.codes import NPI_SYSTEM
-from services.intake.seed import FACILITIES, PATIENTS, VENDORS, seed_facilities, seed_orders
+from services.intake.seed import (
+    FACILITIES,
+    OPERATOR,
+    PATIENTS,
+    VENDORS,
+    seed_facilities,
+    seed_orders,
+)
 from tests.support.rest import count, entries, search
 
 ORDERS = 16
@@ -23,8 +30,8 @@ async def test_the_facilities_load_once_and_are_named_by_npi(
     first = await seed_facilities(settings)
     assert await seed_facilities(settings) == first
 
-    assert sorted(first) == sorted(npi for *_, npi in FACILITIES)
-    assert await count(client, "Organization") == len(FACILITIES) + len(VENDORS)
+    assert sorted(first) == sorted(npi for *_, npi in [*FACILITIES, OPERATOR, *VENDORS])
+    assert await count(client, "Organization") == len(FACILITIES) + 1 + len(VENDORS)
     assert await count(client, "Endpoint") == len(FACILITIES)
     for npi, reference in first.items():
         (found,) = entries(
