@@ -271,7 +271,9 @@ ASSIGNMENT_EVENT = CodeSystemDefinition(
 )
 
 
-def _out(name: str, type_: str, documentation: str, *, min_: int = 0, max_: str = "1") -> OperationParameter:
+def _out(
+    name: str, type_: str, documentation: str, *, min_: int = 0, max_: str = "1"
+) -> OperationParameter:
     return OperationParameter(name, "out", documentation, type=type_, min=min_, max=max_)
 
 
@@ -283,7 +285,10 @@ _SCORE = (
         "out",
         "Each term of the score",
         max="*",
-        parts=(_out("name", "code", "The term", min_=1), _out("value", "decimal", "Its value", min_=1)),
+        parts=(
+            _out("name", "code", "The term", min_=1),
+            _out("value", "decimal", "Its value", min_=1),
+        ),
     ),
 )
 
@@ -296,7 +301,9 @@ ELIGIBILITY_OPERATION = OperationDefinition(
     code=ELIGIBILITY.name,
     system=True,
     parameters=(
-        OperationParameter("order", "in", "The order, as ServiceRequest/<id>", type="string", min=1),
+        OperationParameter(
+            "order", "in", "The order, as ServiceRequest/<id>", type="string", min=1
+        ),
         _out("order", "Reference", "The order (ServiceRequest)", min_=1),
         _out("deadline", "instant", "The deadline it is judged against", min_=1),
         _out("outcome", "code", "assigned | overflow | unassigned", min_=1),

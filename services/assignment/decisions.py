@@ -62,7 +62,10 @@ def decision_event(
     moment = format_instant(now_utc())
     detail = base64.b64encode(json.dumps(explanation(decision)).encode()).decode()
     entities: list[dict[str, Any]] = [
-        {"what": {"reference": task_path}, "detail": [{"type": "explanation", "valueBase64Binary": detail}]},
+        {
+            "what": {"reference": task_path},
+            "detail": [{"type": "explanation", "valueBase64Binary": detail}],
+        },
         {"what": {"reference": f"ServiceRequest/{decision.exam.order_id}"}},
     ]
     if decision.reader is not None:
@@ -97,6 +100,4 @@ async def record_decision(audit: Any, event: dict[str, Any]) -> None:
     """Store the decision's AuditEvent (raises if the audit log is unavailable, so that the
     decision is not committed unrecorded)."""
     async with audit.database.transaction() as session:
-        await FhirRepository(session).insert(
-            AUDIT_EVENT, event, last_updated=now_utc()
-        )
+        await FhirRepository(session).insert(AUDIT_EVENT, event, last_updated=now_utc())

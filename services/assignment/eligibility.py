@@ -45,15 +45,21 @@ ASKERS = frozenset({"system", "admin", "facility"})
 
 
 def _score_parts(score: Score) -> list[dict[str, Any]]:
-    parts = [
-        {"name": "predicted-completion", "valueInstant": format_instant(score.predicted_completion)},
+    parts: list[dict[str, Any]] = [
+        {
+            "name": "predicted-completion",
+            "valueInstant": format_instant(score.predicted_completion),
+        },
         {"name": "total", "valueDecimal": round(score.total, 3)},
     ]
     parts += [
-        {"name": "term", "part": [
-            {"name": "name", "valueCode": name},
-            {"name": "value", "valueDecimal": round(value, 3)},
-        ]}
+        {
+            "name": "term",
+            "part": [
+                {"name": "name", "valueCode": name},
+                {"name": "value", "valueDecimal": round(value, 3)},
+            ],
+        }
         for name, value in score.parts.items()
     ]
     return parts
@@ -62,14 +68,31 @@ def _score_parts(score: Score) -> list[dict[str, Any]]:
 def _candidate(candidate: Candidate) -> dict[str, Any]:
     reader = candidate.reader
     part: list[dict[str, Any]] = [
-        {"name": "reader", "valueReference": {"reference": f"PractitionerRole/{reader.id}", "display": reader.name}},
+        {
+            "name": "reader",
+            "valueReference": {
+                "reference": f"PractitionerRole/{reader.id}",
+                "display": reader.name,
+            },
+        },
         {"name": "eligible", "valueBoolean": candidate.eligible},
     ]
     for failure in candidate.failures:
-        part.append({"name": "failure", "part": [
-            {"name": "constraint", "valueCoding": {"system": CONSTRAINT_SYSTEM, "code": failure.constraint.value}},
-            {"name": "detail", "valueString": failure.detail},
-        ]})
+        part.append(
+            {
+                "name": "failure",
+                "part": [
+                    {
+                        "name": "constraint",
+                        "valueCoding": {
+                            "system": CONSTRAINT_SYSTEM,
+                            "code": failure.constraint.value,
+                        },
+                    },
+                    {"name": "detail", "valueString": failure.detail},
+                ],
+            }
+        )
     if candidate.score is not None:
         part += _score_parts(candidate.score)
     return {"name": "candidate", "part": part}
@@ -78,18 +101,39 @@ def _candidate(candidate: Candidate) -> dict[str, Any]:
 def eligibility_parameters(decision: Decision, candidates: list[Candidate]) -> dict[str, Any]:
     """The operation's answer."""
     parameters: list[dict[str, Any]] = [
-        {"name": "order", "valueReference": {"reference": f"ServiceRequest/{decision.exam.order_id}"}},
+        {
+            "name": "order",
+            "valueReference": {"reference": f"ServiceRequest/{decision.exam.order_id}"},
+        },
         {"name": "deadline", "valueInstant": format_instant(decision.deadline)},
         {"name": "outcome", "valueCode": outcome_of(decision, rerouted=False)},
         {"name": "reason", "valueString": decision.reason},
     ]
     chosen: list[dict[str, Any]] = []
     if decision.reader is not None:
-        chosen.append({"name": "reader", "valueReference": {"reference": f"PractitionerRole/{decision.reader.id}", "display": decision.reader.name}})
+        chosen.append(
+            {
+                "name": "reader",
+                "valueReference": {
+                    "reference": f"PractitionerRole/{decision.reader.id}",
+                    "display": decision.reader.name,
+                },
+            }
+        )
     elif decision.contract is not None:
-        chosen.append({"name": "vendor", "valueReference": {"reference": f"Organization/{decision.contract.group}"}})
+        chosen.append(
+            {
+                "name": "vendor",
+                "valueReference": {"reference": f"Organization/{decision.contract.group}"},
+            }
+        )
     if decision.contract is not None:
-        chosen.append({"name": "contract", "valueReference": {"reference": f"OrganizationAffiliation/{decision.contract.id}"}})
+        chosen.append(
+            {
+                "name": "contract",
+                "valueReference": {"reference": f"OrganizationAffiliation/{decision.contract.id}"},
+            }
+        )
     if decision.score is not None:
         chosen += _score_parts(decision.score)
     if chosen:
@@ -102,7 +146,9 @@ def eligibility_router() -> APIRouter:
     router = APIRouter(tags=["assignment"])
 
     @router.get("/$eligibility", summary="Who may read an order, and why")
-    async def eligibility(request: Request, principal: CurrentPrincipal, order: str = "") -> Response:
+    async def eligibility(
+        request: Request, principal: CurrentPrincipal, order: str = ""
+    ) -> Response:
         if principal.role not in ASKERS:
             raise forbidden("Operations, the platform and the ordering facility may ask this")
         principal.require("ServiceRequest", "r")
@@ -126,11 +172,16 @@ def eligibility_router() -> APIRouter:
                 exam = work.exam_of(row)
             else:
                 patient_id = referenced_id(found.get("subject"), "Patient")
-                patient = await peers.read("intake", f"Patient/{patient_id}") if patient_id else None
+                patient = (
+                    await peers.read("intake", f"Patient/{patient_id}") if patient_id else None
+                )
                 exam = exam_from_order(found, patient)
             engine = await state.current(session)
             decision = engine.choose(exam, now, explain=True)
-        note(request, accessed("operation", "ServiceRequest", object_path=f"ServiceRequest/{order_id}"))
+        note(
+            request,
+            accessed("operation", "ServiceRequest", object_path=f"ServiceRequest/{order_id}"),
+        )
         return respond(request, eligibility_parameters(decision, list(decision.candidates)))
 
     return router

@@ -57,8 +57,6 @@ def check_transition(
         return
     if principal.role == "system" and after in CLOSED_STATUSES:
         return  # the report was signed, or the order revoked, whatever the read's state
-    if after not in TRANSITIONS.get(str(before), frozenset()):
-        raise business_rule(f"A {before} Task cannot become {after}", "Task.status")
     if after in SERVICE_ONLY and principal.role != "system":
         raise business_rule(
             "A read is completed by the service when its final report is signed",
@@ -66,6 +64,8 @@ def check_transition(
         )
     if after in OPERATIONS_ONLY and principal.role not in ("system", "admin"):
         raise business_rule("Only operations cancel a read", "Task.status")
+    if after not in TRANSITIONS.get(str(before), frozenset()):
+        raise business_rule(f"A {before} Task cannot become {after}", "Task.status")
     if before == "rejected" and principal.role != "system":
         raise business_rule("A declined read is re-routed by the service", "Task.status")
     if after == "requested" and principal.role not in ("system", "admin"):

@@ -56,11 +56,13 @@ def exam_from_order(order: dict[str, Any], patient: dict[str, Any] | None) -> Ex
     """The Exam of `order` (with its Patient, for the state where it was imaged)."""
     code = next(iter(_codes(order.get("code"), CPT_SYSTEM)), None)
     kind = exam_kind(code)
-    modality = kind.modality if kind else next(
-        iter(_codes(order.get("code"), DICOM_MODALITY_SYSTEM)), None
+    modality = (
+        kind.modality
+        if kind
+        else next(iter(_codes(order.get("code"), DICOM_MODALITY_SYSTEM)), None)
     )
     rvu, read_minutes = cost(code, modality)
-    priority = order.get("priority") if order.get("priority") in PRIORITIES else "routine"
+    priority = str(order.get("priority")) if order.get("priority") in PRIORITIES else "routine"
     return Exam(
         order_id=order["id"],
         facility=referenced_id(ordering_facility(order), "Organization"),

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.assignment.eligibility import OPERATION as ELIGIBILITY
 from services.assignment.roster_rules import (
     AffiliationRules,
     PractitionerRoleRules,
     PractitionerRules,
 )
-from services.assignment.eligibility import OPERATION as ELIGIBILITY
 from services.assignment.task_rules import TaskRules
 from services.assignment.tasks import BUSINESS_STATUS_SYSTEM, read_task_identifiers
 from shared.events.topics import status_changes, topic
@@ -22,7 +22,6 @@ from shared.fhir.registry import (
     string,
     token,
 )
-
 
 _SP = "http://hl7.org/fhir/SearchParameter/"
 
@@ -264,6 +263,12 @@ REGISTRY = Registry(
                     "restriction.period",
                     description="Deadline window",
                     definition=_SP + "Task-period",
+                ),
+                date(
+                    "deadline",
+                    "restriction.period.end",
+                    description="The read's deadline (restriction.period.end): a worklist "
+                    "sorts by it, _sort=deadline",
                 ),
             ),
             rules=TaskRules(),

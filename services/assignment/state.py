@@ -106,7 +106,7 @@ def apply_row(workload: Workload, row: Any) -> None:
         if row.status == "on-hold":
             workload.hold(row.order_id)
     elif row.status == "completed" and row.reader and row.closed_at is not None:
-        finished = work.work_of(row._replace(status="in-progress"))
+        finished = work.work_of(row, finished=True)
         if finished is not None:  # counted as read, for RVU balance
             workload.add(finished)
             workload.remove(row.order_id, completed_at=row.closed_at)

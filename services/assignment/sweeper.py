@@ -50,7 +50,9 @@ async def sweep(app_state: Any, *, now: datetime | None = None) -> int:
         context = service_context(app_state, session)
         async with state.locked(session) as (engine, clock):
             stranded = {w.order_id for w in engine.stranded(now)}
-            rows = await work.rows_where(session, read_work.c.status.in_(work.OPEN_STATUSES + ("rejected",)))
+            rows = await work.rows_where(
+                session, read_work.c.status.in_((*work.OPEN_STATUSES, "rejected"))
+            )
             for row in sorted(rows, key=lambda r: r.deadline):
                 if moved >= SWEEP_BATCH:
                     break
@@ -58,8 +60,14 @@ async def sweep(app_state: Any, *, now: datetime | None = None) -> int:
                 if why is None:
                     continue
                 decision = await reroute(
-                    row, why=why, exclude=exclude, engine=engine, clock=clock,
-                    fhir=context.fhir, session=session, now=now,
+                    row,
+                    why=why,
+                    exclude=exclude,
+                    engine=engine,
+                    clock=clock,
+                    fhir=context.fhir,
+                    session=session,
+                    now=now,
                 )
                 moved += 1 if (decision.reader or decision.overflow or row.reader) else 0
             horizon = now - max(state.settings.balance_window, timedelta(hours=24))
@@ -76,7 +84,9 @@ def _why(
     if row.vendor is not None:
         return None, frozenset()  # the vendor routes within its own roster
     if row.reader is None:
-        return ("still unassigned", frozenset()) if row.status == "requested" else (None, frozenset())
+        return (
+            ("still unassigned", frozenset()) if row.status == "requested" else (None, frozenset())
+        )
     if row.started_at is not None or row.status in ("in-progress", "on-hold"):
         return None, frozenset()
     if row.order_id in stranded:

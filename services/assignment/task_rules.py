@@ -123,7 +123,11 @@ def check_hand_off(
     if principal.role == "vendor":
         groups = frozenset(o.rpartition("/")[2] for o in principal.organizations)
     candidate = next(
-        (c for c in engine.evaluate(work.exam_of(row), now, groups=groups) if c.reader.id == reader_id),
+        (
+            c
+            for c in engine.evaluate(work.exam_of(row), now, groups=groups)
+            if c.reader.id == reader_id
+        ),
         None,
     )
     if candidate is None:

@@ -62,9 +62,11 @@ def route(task: dict[str, Any], decision: Decision, *, rerouted: str | None = No
     else:
         task["owner"] = owner
         code, text = (
-            ("overflow", "Sent to a partner vendor") if decision.overflow else
-            ("re-routed", f"Re-routed: {rerouted}") if rerouted else
-            ("assigned", "Assigned to a radiologist")
+            ("overflow", "Sent to a partner vendor")
+            if decision.overflow
+            else ("re-routed", f"Re-routed: {rerouted}")
+            if rerouted
+            else ("assigned", "Assigned to a radiologist")
         )
         task["businessStatus"] = business_status(code, text)
     task["restriction"] = {"period": {"end": format_instant(decision.deadline)}}

@@ -106,9 +106,7 @@ async def record(
 
 async def purge(session: AsyncSession, *, closed_before: datetime) -> int:
     """Forget finished reads once they no longer count for balance."""
-    result = await session.execute(
-        delete(read_work).where(read_work.c.closed_at < closed_before)
-    )
+    result = await session.execute(delete(read_work).where(read_work.c.closed_at < closed_before))
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -132,9 +130,10 @@ def exam_of(row: Any, *, exclude: frozenset[str] = frozenset()) -> Exam:
     )
 
 
-def work_of(row: Any) -> Work | None:
-    """The engine's Work for a row, when a reader holds it open."""
-    if row.reader is None or row.status not in OPEN_STATUSES:
+def work_of(row: Any, *, finished: bool = False) -> Work | None:
+    """The engine's Work for a row, when a reader holds it open (or, `finished`, held it
+    to the end)."""
+    if row.reader is None or (row.status not in OPEN_STATUSES and not finished):
         return None
     return Work(
         order_id=row.order_id,

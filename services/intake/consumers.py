@@ -53,7 +53,10 @@ async def _owner_labels(owner: object, context: ConsumerContext) -> set[str]:
     if role is None:
         return set()
     found = await context.peers.read("assignment", role) or {}
-    labels = (relative(found.get(key), kind) for key, kind in (("practitioner", "Practitioner"), ("organization", "Organization")))
+    labels = (
+        relative(found.get(key), kind)
+        for key, kind in (("practitioner", "Practitioner"), ("organization", "Organization"))
+    )
     return {label for label in labels if label}
 
 

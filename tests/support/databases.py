@@ -67,9 +67,7 @@ async def truncate_all(engine: AsyncEngine) -> None:
     sequences. Not the audit log: it refuses TRUNCATE (tests read back only their own
     AuditEvents)."""
     declared = [
-        t.name
-        for part in (metadata, sla_metadata, assignment_metadata)
-        for t in part.sorted_tables
+        t.name for part in (metadata, sla_metadata, assignment_metadata) for t in part.sorted_tables
     ]
     async with engine.begin() as connection:
         present = set(await connection.run_sync(lambda c: inspect(c).get_table_names()))

@@ -65,9 +65,7 @@ async def add_reader(
     **role: Any,
 ) -> tuple[str, str]:
     """A reader on the roster: (PractitionerRole reference, Practitioner reference)."""
-    practitioner = await create(
-        client, radiologist(*(licence(s) for s in states), family=family)
-    )
+    practitioner = await create(client, radiologist(*(licence(s) for s in states), family=family))
     reference = f"Practitioner/{practitioner['id']}"
     if facility:
         await create(client, facility_role(reference, facility))
@@ -108,6 +106,7 @@ def new_order(
     priority: str = "routine",
     facility: str | None = FACILITY,
     cpt: str = "70450",
+    patient: str = "Patient/patient-1",
     registered: datetime | None = None,
 ) -> dict[str, Any]:
     """A ServiceRequest as intake stored it and its event carries it."""
@@ -119,7 +118,7 @@ def new_order(
         "intent": "order",
         "priority": priority,
         "code": {"coding": [{"system": codes.CPT_SYSTEM, "code": cpt}]},
-        "subject": {"reference": "Patient/patient-1"},
+        "subject": {"reference": patient},
     }
     if facility:
         order["requester"] = {"reference": facility}

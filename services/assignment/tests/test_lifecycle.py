@@ -31,12 +31,12 @@ from shared.fhir.service import now_utc
 from tests.support.rest import create
 from tests.support.tenants import as_caller, partner_vendor, radiologist
 
-OPERATIONS = Principal(
-    client_id="ops", scopes=frozenset({"system/*.cruds"}), role="admin"
-)
+OPERATIONS = Principal(client_id="ops", scopes=frozenset({"system/*.cruds"}), role="admin")
 
 
-async def _routed(app: FastAPI, client: httpx.AsyncClient, order_id: str = "order-1") -> dict[str, Any]:
+async def _routed(
+    app: FastAPI, client: httpx.AsyncClient, order_id: str = "order-1"
+) -> dict[str, Any]:
     await deliver(app, assign_order, new_order(order_id))
     return await the_task(client, order_id)
 
@@ -71,7 +71,7 @@ async def test_the_reader_accepts_starts_holds_and_resumes_their_read(
     [
         ({"status": "completed"}, "final report"),
         ({"status": "cancelled"}, "operations"),
-        ({"priority": "routine", "status": "accepted"}, "priority"),
+        ({"priority": "stat", "status": "accepted"}, "priority"),
         ({"status": "rejected"}, "reason"),
     ],
     ids=["completes-without-report", "cancels", "changes-priority", "declines-without-reason"],
@@ -146,7 +146,9 @@ async def test_unstarted_work_of_a_reader_who_becomes_unavailable_moves(
     role = (await assignment.get(f"/{owner(task)}")).json()
     away = {"description": "Called away", "during": {"start": "2020-01-01T00:00:00Z"}}
 
-    assert (await assignment.put(f"/{owner(task)}", json={**role, "notAvailable": [away]})).status_code == 200
+    assert (
+        await assignment.put(f"/{owner(task)}", json={**role, "notAvailable": [away]})
+    ).status_code == 200
     await sweep(assignment_app.state)
 
     assert owner(await the_task(assignment, "order-1")) not in (None, owner(task))
@@ -176,7 +178,9 @@ async def test_operations_hand_a_read_only_to_an_eligible_reader(
     task = await _routed(assignment_app, assignment)
     eligible, _ = await add_reader(assignment, family="Later")
 
-    refused = await _put_as(assignment_app, OPERATIONS, {**task, "owner": {"reference": unlicensed}})
+    refused = await _put_as(
+        assignment_app, OPERATIONS, {**task, "owner": {"reference": unlicensed}}
+    )
     handed = await _put_as(assignment_app, OPERATIONS, {**task, "owner": {"reference": eligible}})
 
     assert refused.status_code == 422 and "TX" in refused.text
@@ -212,11 +216,20 @@ async def test_a_reader_worklist_is_their_own_sorted_by_deadline(
     await add_reader(assignment, family="Other", states=("CA",))
     await deliver(assignment_app, assign_order, new_order("routine-1"))
     await deliver(assignment_app, assign_order, new_order("stat-1", priority="stat"))
-    await create(assignment, {"resourceType": "Task", "status": "requested", "intent": "order", "focus": {"reference": "ServiceRequest/other"}})
+    await create(
+        assignment,
+        {
+            "resourceType": "Task",
+            "status": "requested",
+            "intent": "order",
+            "focus": {"reference": "ServiceRequest/other"},
+        },
+    )
 
     async with as_caller(assignment_app, radiologist(practitioner)) as caller:
         response = await caller.get(
-            "/Task", params={"owner": role, "status": "requested,accepted,in-progress", "_sort": "period"}
+            "/Task",
+            params={"owner": role, "status": "requested,accepted,in-progress", "_sort": "deadline"},
         )
 
     assert response.status_code == 200, response.text

@@ -41,7 +41,10 @@ async def test_three_replicas_never_assign_an_order_twice_or_exceed_a_cap(
         client_for(first) as client,
     ):
         await add_contract(client)
-        readers = [(await add_reader(client, family=f"R{n}", max_open_tasks=CAP))[0] for n in range(READERS)]
+        readers = [
+            (await add_reader(client, family=f"R{n}", max_open_tasks=CAP))[0]
+            for n in range(READERS)
+        ]
         replicas = [first, second, third]
         orders = [new_order(f"order-{n}") for n in range(ORDERS)]
 

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from services.assignment.consumers import assign_order, cancel_read, complete_read
 from services.assignment.tasks import READ_TASK_SYSTEM
 from services.assignment.tests.builders import patient_in
+from services.assignment.tests.roster_builders import shift
 from services.assignment.tests.routing_support import (
     FACILITY,
     VENDOR,
@@ -30,7 +31,6 @@ from services.assignment.tests.routing_support import (
     read_tasks,
     the_task,
 )
-from services.assignment.tests.roster_builders import shift
 from tests.support.audit import audit_events
 
 
@@ -51,7 +51,9 @@ async def test_the_order_goes_to_the_reader_who_passes_every_hard_constraint(
     await add_reader(assignment, family="Unlicensed", states=("CA",))
     await add_reader(assignment, family="Unprivileged", facility="Organization/elsewhere")
     await add_reader(assignment, family="NoCT", modalities=("MR",))
-    await add_reader(assignment, family="OffShift", shifts=[shift([_tomorrow()], "00:00:00", "23:00:00")])
+    await add_reader(
+        assignment, family="OffShift", shifts=[shift([_tomorrow()], "00:00:00", "23:00:00")]
+    )
     await add_reader(assignment, family="Uncontracted", group="Organization/other-group")
     order = new_order("order-1", priority="stat")
 
@@ -138,8 +140,10 @@ async def test_open_work_counts_so_equal_readers_share_the_orders(
     first, _ = await add_reader(assignment, family="First")
     second, _ = await add_reader(assignment, family="Second")
 
-    for n in (1, 2):
-        await deliver(assignment_app, assign_order, new_order(f"order-{n}"))
+    patients = FakeIntake(*({**patient_in("TX"), "id": f"patient-{n}"} for n in (1, 2)))
+    for n in (1, 2):  # two patients: one patient's studies would stay with one reader
+        order = new_order(f"order-{n}", patient=f"Patient/patient-{n}")
+        await deliver(assignment_app, assign_order, order, patients)
 
     owners = {owner(await the_task(assignment, f"order-{n}")) for n in (1, 2)}
     assert owners == {first, second}
@@ -159,6 +163,21 @@ async def test_a_reader_at_capacity_gets_no_routine_work_but_stat_goes_over(
     waiting = await the_task(assignment, "order-2")
     assert owner(waiting) is None and "capacity" in waiting["statusReason"]["text"].lower()
     assert owner(await the_task(assignment, "order-3")) == only
+
+
+async def test_one_patients_open_studies_stay_with_one_reader(
+    assignment_app: FastAPI, assignment: httpx.AsyncClient
+) -> None:
+    await add_contract(assignment)
+    await add_reader(assignment, family="First")
+    await add_reader(assignment, family="Second")
+
+    for n in (1, 2):
+        await deliver(assignment_app, assign_order, new_order(f"order-{n}"))
+
+    assert owner(await the_task(assignment, "order-1")) == owner(
+        await the_task(assignment, "order-2")
+    )
 
 
 async def test_a_final_report_completes_the_read_and_frees_the_reader(
