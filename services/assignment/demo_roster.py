@@ -75,7 +75,15 @@ class Radiologist:
 def _general(family: str, given: str, npi: str, shift: Hours, *sub: str) -> Radiologist:
     """A general radiologist of a follow-the-sun site: every state, every facility."""
     return Radiologist(
-        family, given, npi, EVERY_STATE, EVERY_FACILITY, shift, sub, max_open_tasks=12
+        family,
+        given,
+        npi,
+        EVERY_STATE,
+        EVERY_FACILITY,
+        shift,
+        sub,
+        max_open_tasks=14,
+        max_rvu_per_hour=12.0,
     )
 
 
@@ -90,7 +98,8 @@ def _neuro(family: str, given: str, npi: str, shift: Hours) -> Radiologist:
         shift,
         ("neuro",),
         ("CT", "MR"),
-        max_open_tasks=8,
+        max_open_tasks=10,
+        max_rvu_per_hour=10.0,
     )
 
 
