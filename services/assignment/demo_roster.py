@@ -6,13 +6,14 @@ the daylight-saving season -- Sydney (07:00-18:00, about 20:00-08:00 UTC), Zuric
 (06:00-16:00, about 04:00-15:00 UTC) and the US (New York 08:00-20:00 or Denver
 06:00-18:00, about 12:00-01:00 UTC). At each site one general radiologist works Monday to
 Thursday and another Thursday to Sunday, both licensed in all six states with privileges
-at all six facilities, and so do two neuroradiologists for the facilities whose contracts
-want a neuroradiologist for brain MRI. The others, Dr Chen among them, hold fewer licences
-and privileges, as most readers do: some privileges make no reader (no licence in the
-state, a lapsed licence, lapsed privileges), and Summit's knee and lumbar MRI wait for a
-musculoskeletal radiologist's weekday hours, as subspecialist reads do. Nightwatch, the
-partner vendor, takes urgent overflow at night for three facilities with two radiologists
-of its own.
+at all six facilities, and so do two neuroradiologists (CT and MR), who read the brain MRI
+some contracts reserve for them and share the CT load when a site is on alone: the whole
+demo (16 orders at once) fits within their caps at any hour. The others, Dr Chen among
+them, hold fewer licences and privileges, as most readers do: some privileges make no
+reader (no licence in the state, a lapsed licence, lapsed privileges), and Summit's knee
+and lumbar MRI wait for a musculoskeletal radiologist's weekday hours, as subspecialist
+reads do. Nightwatch, the partner vendor, takes urgent overflow at night for three
+facilities with two radiologists of its own.
 """
 
 from __future__ import annotations
@@ -75,22 +76,31 @@ class Radiologist:
 def _general(family: str, given: str, npi: str, shift: Hours, *sub: str) -> Radiologist:
     """A general radiologist of a follow-the-sun site: every state, every facility."""
     return Radiologist(
-        family, given, npi, EVERY_STATE, EVERY_FACILITY, shift, sub, max_open_tasks=12
+        family,
+        given,
+        npi,
+        EVERY_STATE,
+        EVERY_FACILITY,
+        shift,
+        sub,
+        max_open_tasks=14,
+        max_rvu_per_hour=12.0,
     )
 
 
 def _neuro(family: str, given: str, npi: str, shift: Hours) -> Radiologist:
-    """A neuroradiologist of a follow-the-sun site, for the brain MRI contracts."""
+    """A neuroradiologist of a follow-the-sun site: every state, every facility."""
     return Radiologist(
         family,
         given,
         npi,
-        ("IL", "NY", "TX"),
-        (CHI, ALB, DAL),
+        EVERY_STATE,
+        EVERY_FACILITY,
         shift,
         ("neuro",),
         ("CT", "MR"),
-        max_open_tasks=8,
+        max_open_tasks=10,
+        max_rvu_per_hour=10.0,
     )
 
 

@@ -153,7 +153,8 @@ def _instant(text: str, tz: ZoneInfo, *, last: bool) -> datetime:
     """The UTC instant a FHIR dateTime starts (or, with `last`, ends): a date alone is
     whole local days in the reader's zone."""
     if "T" in text:
-        return datetime.fromisoformat(text).astimezone(UTC)
+        moment = datetime.fromisoformat(text)  # FHIR wants an offset; else the role's zone
+        return (moment if moment.tzinfo else moment.replace(tzinfo=tz)).astimezone(UTC)
     day = day_of(text, last=last) + timedelta(days=1 if last else 0)
     return datetime.combine(day, time(0), tz).astimezone(UTC)
 

@@ -282,3 +282,14 @@ def test_an_affiliation_without_a_kind_or_a_party_is_no_contract() -> None:
     )
 
     assert roster.contracts == ()
+
+
+def test_an_absence_time_without_an_offset_is_read_in_the_roles_zone() -> None:
+    role = membership(
+        zone="Europe/Zurich",
+        notAvailable=[{"description": "Clinic", "during": {"start": "2026-07-01T09:00:00"}}],
+    )
+
+    ((start, _),) = one_reader(role).unavailable
+
+    assert start == datetime(2026, 7, 1, 7, tzinfo=UTC)  # CEST, UTC+2
