@@ -4,6 +4,7 @@ representation itself is described in docs/assignment.md)."""
 
 from __future__ import annotations
 
+from services.assignment import codes
 from services.assignment.decisions import DECISION_SYSTEM
 from services.assignment.eligibility import OPERATION as ELIGIBILITY
 from services.assignment.engine.model import Constraint
@@ -256,6 +257,16 @@ ASSIGNMENT_CONSTRAINT = CodeSystemDefinition(
     concepts=tuple(Concept(c.value, *_CONSTRAINTS[c]) for c in Constraint),
 )
 
+READING_ROLE = CodeSystemDefinition(
+    url=codes.READING_ROLE_SYSTEM,
+    title="Reading role",
+    description="What a PractitionerRole is to assignment (PractitionerRole.code): a "
+    "membership, reading for a reading group or vendor, or privileges at a facility.",
+    concepts=tuple(
+        Concept(code, code.capitalize(), meaning) for code, meaning in codes.READING_ROLES.items()
+    ),
+)
+
 ASSIGNMENT_EVENT = CodeSystemDefinition(
     url=DECISION_SYSTEM,
     title="Assignment event",
@@ -358,4 +369,5 @@ DEFINITIONS: tuple[Definition, ...] = (
     ASSIGNMENT_CONSTRAINT,
     ASSIGNMENT_EVENT,
     ELIGIBILITY_OPERATION,
+    READING_ROLE,
 )

@@ -10,6 +10,7 @@ from uuid import uuid4
 
 import httpx
 
+from services.assignment import codes
 from services.intake.tests.builders import (
     accession,
     bundle,
@@ -78,14 +79,48 @@ def radiologist(client: httpx.Client, family: str, *states: str) -> str:
     return f"Practitioner/{created(client.post('/Practitioner', json=practitioner))['id']}"
 
 
+READING_GROUP = "Organization/e2e-reading-group"
+ALL_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
 def privileges(client: httpx.Client, practitioner: str, facility: str) -> str:
-    """A PractitionerRole giving `practitioner` privileges at `facility`; its reference."""
+    """What lets `practitioner` read for `facility`: privileges there, a reading role in the
+    test's reading group (all modalities, on shift around the clock) and the group's
+    contract with the facility. The reading role's reference (a Task's owner)."""
+    created(
+        client.post(
+            "/PractitionerRole",
+            json={
+                "resourceType": "PractitionerRole",
+                "active": True,
+                "practitioner": {"reference": practitioner},
+                "organization": {"reference": facility},
+                "period": {"start": "2020-01-01"},
+            },
+        )
+    )
+    contract = {
+        "resourceType": "OrganizationAffiliation",
+        "active": True,
+        "code": [{"coding": [{"system": codes.CONTRACT_KIND_SYSTEM, "code": codes.PRIMARY}]}],
+        "organization": {"reference": facility},
+        "participatingOrganization": {"reference": READING_GROUP},
+    }
+    created(client.post("/OrganizationAffiliation", json=contract))
     role = {
         "resourceType": "PractitionerRole",
+        "extension": [
+            {"url": codes.TIMEZONE_EXTENSION, "valueCode": "UTC"},
+            *(
+                {"url": codes.READ_MODALITY_EXTENSION, "valueCode": m}
+                for m in ("CT", "MR", "DX", "US")
+            ),
+        ],
         "active": True,
         "practitioner": {"reference": practitioner},
-        "organization": {"reference": facility},
-        "period": {"start": "2020-01-01"},
+        "organization": {"reference": READING_GROUP},
+        "code": [{"coding": [{"system": codes.READING_ROLE_SYSTEM, "code": codes.RADIOLOGIST}]}],
+        "availableTime": [{"daysOfWeek": ALL_DAYS, "allDay": True}],
     }
     return f"PractitionerRole/{created(client.post('/PractitionerRole', json=role))['id']}"
 

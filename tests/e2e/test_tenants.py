@@ -2,8 +2,8 @@
 token endpoint (the development clients of deploy/dev/auth): two facilities, a
 radiologist and an auditor.
 
-Mercy's order is assigned to Dr Chen (the only radiologist licensed in Texas with
-privileges at Mercy); assignment's Task event makes intake open the order to her. Harbor
+Mercy's order is assigned to Dr Chen (the only radiologist licensed in Texas, with
+privileges at Mercy and reading for it); assignment's Task event makes intake open the order to her. Harbor
 sees none of it -- not the order, the patient, the Task, the report nor the turnaround --
 and the auditor finds who read Mercy's patient.
 """
@@ -17,7 +17,16 @@ import httpx
 import pytest
 
 from scripts.dev_token import request_token
-from tests.e2e.loop import NPI, created, licence, place_order, report, tasks_of, wait_until
+from tests.e2e.loop import (
+    NPI,
+    created,
+    licence,
+    place_order,
+    privileges,
+    report,
+    tasks_of,
+    wait_until,
+)
 from tests.e2e.platform import E2EPlatform
 
 FACILITIES = {"mercy": "1003000126", "harbor": "1013000133"}  # the clients' NPIs
@@ -43,14 +52,7 @@ def _chen(admin: httpx.Client, mercy: str) -> tuple[str, str]:
         "qualification": [licence("TX")],
     }
     chen = f"Practitioner/{created(admin.post('/Practitioner', json=practitioner))['id']}"
-    role = {
-        "resourceType": "PractitionerRole",
-        "active": True,
-        "practitioner": {"reference": chen},
-        "organization": {"reference": mercy},
-        "period": {"start": "2020-01-01"},
-    }
-    return chen, f"PractitionerRole/{created(admin.post('/PractitionerRole', json=role))['id']}"
+    return chen, privileges(admin, chen, mercy)
 
 
 @pytest.fixture(scope="module")
