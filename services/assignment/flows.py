@@ -90,6 +90,7 @@ async def reroute(
     *,
     why: str,
     exclude: frozenset[str],
+    remember: bool = True,
     engine: Engine,
     clock: work.Clock,
     fhir: FhirService,
@@ -97,7 +98,7 @@ async def reroute(
     now: datetime,
 ) -> Decision:
     """Route an open read again, without the practitioners in `exclude` (who declined or
-    did not accept); called under the decision lock."""
+    did not accept) -- for good when `remember`; called under the decision lock."""
     exam = work.exam_of(row, exclude=exclude)
     engine.workload.remove(row.order_id)  # its current holder no longer counts it
     decision = engine.choose(exam, now, explain=True)
@@ -105,7 +106,8 @@ async def reroute(
     task = stored.resource()
     route(task, decision, rerouted=why)
     result = await fhir.update("Task", row.task_id, task)
-    values = {**routed_values(decision, now), "excluded": " ".join(sorted(exam.excluded))}
+    kept = exam.excluded if remember else work.exam_of(row).excluded
+    values = {**routed_values(decision, now), "excluded": " ".join(sorted(kept))}
     await _remember(session, engine, row.order_id, values, clock)
     await _record(fhir, decision, row.task_id, result.stored.version_id, rerouted=True)
     log.info(

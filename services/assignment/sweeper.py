@@ -18,12 +18,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI
 
 from services.assignment import work
+from services.assignment.engine.engine import Engine
 from services.assignment.flows import engine_state, reroute
 from services.assignment.tables import read_work
 from shared.events.consumer import service_context
@@ -39,11 +41,20 @@ def accept_deadline(row: Any, accept_within: timedelta) -> datetime:
     return row.assigned_at + (accept_within / 3 if urgent else accept_within)
 
 
+@dataclass(frozen=True, slots=True)
+class Move:
+    """Why a read should be routed again now, and how."""
+
+    why: str
+    exclude: frozenset[str] = frozenset()  # practitioners not to offer it to this time
+    remember: bool = True  # keep `exclude` for the read's later routings too
+    only_if_someone: bool = False  # leave it where it is unless someone can take it
+
+
 async def sweep(app_state: Any, *, now: datetime | None = None) -> int:
     """One sweep; returns how many reads moved."""
     now = now or now_utc()
-    settings = app_state.settings
-    accept_within = timedelta(minutes=settings.assignment_accept_minutes)
+    accept_within = timedelta(minutes=app_state.settings.assignment_accept_minutes)
     state = engine_state(app_state)
     moved = 0
     async with app_state.database.transaction() as session:
@@ -56,46 +67,52 @@ async def sweep(app_state: Any, *, now: datetime | None = None) -> int:
             for row in sorted(rows, key=lambda r: r.deadline):
                 if moved >= SWEEP_BATCH:
                     break
-                why, exclude = _why(row, now, accept_within, stranded, engine)
-                if why is None:
+                move = _move(row, now, accept_within, stranded, engine)
+                if move is None or (move.only_if_someone and not _someone(engine, row, move, now)):
                     continue
-                decision = await reroute(
+                await reroute(
                     row,
-                    why=why,
-                    exclude=exclude,
+                    why=move.why,
+                    exclude=move.exclude,
+                    remember=move.remember,
                     engine=engine,
                     clock=clock,
                     fhir=context.fhir,
                     session=session,
                     now=now,
                 )
-                moved += 1 if (decision.reader or decision.overflow or row.reader) else 0
+                moved += 1
             horizon = now - max(state.settings.balance_window, timedelta(hours=24))
             await work.purge(session, closed_before=horizon)
     return moved
 
 
-def _why(
-    row: Any, now: datetime, accept_within: timedelta, stranded: set[str], engine: Any
-) -> tuple[str | None, frozenset[str]]:
-    """Why `row` should be routed again now (None: it stays), and whom to leave out."""
+def _someone(engine: Engine, row: Any, move: Move, now: datetime) -> bool:
+    """Whether anyone (a reader or an overflow vendor) could take the read now."""
+    decision = engine.choose(work.exam_of(row, exclude=move.exclude), now)
+    return decision.reader is not None or decision.overflow
+
+
+def _move(
+    row: Any, now: datetime, accept_within: timedelta, stranded: set[str], engine: Engine
+) -> Move | None:
+    """Why `row` should be routed again now (None: it stays where it is)."""
     if row.status == "rejected":
-        return "declined", frozenset()
+        return Move("declined")  # the decliner is already excluded (task_rules)
     if row.vendor is not None:
-        return None, frozenset()  # the vendor routes within its own roster
+        return None  # the vendor routes within its own roster
     if row.reader is None:
-        return (
-            ("still unassigned", frozenset()) if row.status == "requested" else (None, frozenset())
-        )
+        return Move("tried again", only_if_someone=True) if row.status == "requested" else None
     if row.started_at is not None or row.status in ("in-progress", "on-hold"):
-        return None, frozenset()
+        return None
     if row.order_id in stranded:
-        return "the reader went off shift or is unavailable", frozenset()
+        return Move("the reader went off shift or is unavailable")
     if row.status == "requested" and row.assigned_at and now >= accept_deadline(row, accept_within):
         reader = engine.reader(row.reader)
         leave_out = frozenset({reader.practitioner}) if reader else frozenset()
-        return "not accepted in time", leave_out
-    return None, frozenset()
+        # Someone else, if anyone can take it; the reader may still take it later.
+        return Move("not accepted in time", leave_out, remember=False, only_if_someone=True)
+    return None
 
 
 @asynccontextmanager

@@ -169,6 +169,32 @@ async def test_the_unassigned_queue_is_tried_again_when_a_reader_appears(
     assert business_code(task) == "re-routed"
 
 
+async def test_a_read_nobody_can_take_is_not_rewritten_at_every_sweep(
+    assignment_app: FastAPI, assignment: httpx.AsyncClient
+) -> None:
+    await add_contract(assignment)
+    await deliver(assignment_app, assign_order, new_order("order-1"))
+    waiting = await the_task(assignment, "order-1")
+
+    await sweep(assignment_app.state)
+    await sweep(assignment_app.state)
+
+    assert (await the_task(assignment, "order-1"))["meta"] == waiting["meta"]
+
+
+async def test_a_lone_reader_who_has_not_accepted_yet_keeps_the_read(
+    assignment_app: FastAPI, assignment: httpx.AsyncClient
+) -> None:
+    await add_contract(assignment)
+    only, _ = await add_reader(assignment)
+    task = await _routed(assignment_app, assignment)
+
+    await sweep(assignment_app.state, now=now_utc() + timedelta(minutes=30))
+
+    assert owner(await the_task(assignment, "order-1")) == only
+    assert (await the_task(assignment, "order-1"))["meta"] == task["meta"]
+
+
 async def test_operations_hand_a_read_only_to_an_eligible_reader(
     assignment_app: FastAPI, assignment: httpx.AsyncClient
 ) -> None:
