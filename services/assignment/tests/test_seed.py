@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assignment.demo_roster import CONTRACTS, NIGHTWATCH, ROSTER
 from services.assignment.engine.exams import exam_kind
-from services.assignment.engine.model import Contract, Reader, Roster, Shift
-from services.assignment.matching import choose_reader, eligible_roles
+from services.assignment.engine.model import Constraint, Contract, Exam, Reader, Roster, Shift
 from services.assignment.resources import REGISTRY
 from services.assignment.roster import roster_from_fhir
 from services.assignment.seed import ORGANIZATION_NPIS, SEED_PRINCIPAL, seed
+from services.assignment.state import EngineState
 from services.intake.seed import EXAMS, FACILITIES
 from shared.fhir.search.request import SearchLimits
 from shared.fhir.service import FhirService
@@ -178,40 +178,56 @@ async def test_dr_chen_reads_for_three_demo_facilities_on_weekday_evenings(
     assert chen.group == _org("meridian")
 
 
-async def test_the_patients_of_every_demo_facility_have_several_eligible_readers(
+def _demo_exam(facility: str, state: str, at: datetime) -> Exam:
+    """A routine head CT at `facility` for a patient of `state`, ordered at `at`."""
+    return Exam(
+        order_id="demo",
+        facility=facility.removeprefix("Organization/"),
+        state=state,
+        code="70450",
+        modality="CT",
+        priority="routine",
+        ordered_at=at,
+        rvu=0.83,
+        read_minutes=16.1,
+    )
+
+
+async def test_the_engine_routes_every_demo_facilitys_order_from_the_stored_roster(
     assignment_app: FastAPI,
 ) -> None:
     await seed(assignment_app.state.settings, ORGANIZATIONS)
+    monday_evening = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
 
     async with assignment_app.state.database.transaction() as session:
-        fhir = _fhir(session)
-        for key, _, _, state, npi in FACILITIES:
-            # The demo's patients live in their facility's state.
-            facility_id = ORGANIZATIONS[npi].removeprefix("Organization/")
-            eligible = await eligible_roles(fhir, facility_id=facility_id, state=state, day=TODAY)
-            assert len(eligible) >= 2, f"{key}: {len(eligible)} eligible readers"
-            decision = await choose_reader(fhir, facility_id=facility_id, state=state, day=TODAY)
-            assert decision.owner is not None, f"{key}: {decision.reason}"
+        engine = await EngineState().current(session)
+    for key, _, _, state, npi in FACILITIES:
+        # The demo's patients live in their facility's state.
+        exam = _demo_exam(ORGANIZATIONS[npi], state, monday_evening)
+        eligible = [c for c in engine.evaluate(exam, monday_evening) if c.eligible]
+        assert len(eligible) >= 2, f"{key}: {len(eligible)} eligible readers"
+        assert engine.choose(exam, monday_evening).reader is not None, key
 
 
 async def test_privileges_without_a_current_licence_there_make_no_reader(
-    assignment_app: FastAPI, assignment: httpx.AsyncClient
+    assignment_app: FastAPI,
 ) -> None:
     await seed(assignment_app.state.settings, ORGANIZATIONS)
-    dallas = next(f for f in FACILITIES if f[0] == "mercy-dallas")
-    privileged = sum(1 for reader in ROSTER if "mercy-dallas" in reader.privileged)
+    dallas = ORGANIZATIONS[next(f for f in FACILITIES if f[0] == "mercy-dallas")[4]]
+    now = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
 
-    facility = ORGANIZATIONS[dallas[4]]
-    assert await count(assignment, "PractitionerRole", organization=facility) == privileged
     async with assignment_app.state.database.transaction() as session:
-        eligible = await eligible_roles(
-            _fhir(session),
-            facility_id=facility.removeprefix("Organization/"),
-            state="TX",
-            day=TODAY,
-        )
-    # Rossi holds no Texas licence, Singh's has lapsed.
-    assert len(eligible) == privileged - 2
+        engine = await EngineState().current(session)
+    unlicensed = {
+        c.reader.name
+        for c in engine.evaluate(_demo_exam(dallas, "TX", now), now)
+        if any(f.constraint is Constraint.LICENCE for f in c.failures)
+        and not any(f.constraint is Constraint.PRIVILEGES for f in c.failures)
+    }
+
+    # Rossi holds no Texas licence, Singh's has lapsed: privileged at Dallas, not readers.
+    assert any("Rossi" in name for name in unlicensed)
+    assert any("Singh" in name for name in unlicensed)
 
 
 async def test_seeding_again_creates_nothing(
