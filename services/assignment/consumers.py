@@ -21,13 +21,19 @@ from shared.peers import Peers
 log = logging.getLogger("teleradiology.assignment")
 
 
+async def order_patient(event: ReceivedEvent, peers: Peers) -> dict[str, Any]:
+    """The order's Patient (where it was imaged), read from intake before the transaction."""
+    patient_id = referenced_id((event.resource or {}).get("subject"), "Patient")
+    return {"patient": await peers.read("intake", f"Patient/{patient_id}") if patient_id else None}
+
+
 async def assign_order(event: ReceivedEvent, context: ConsumerContext) -> None:
     """Make the order's read Task, routed by the engine (or waiting, with the reason)."""
     order = event.resource
     if order is None or await _read_task(context, order["id"]) is not None:
         return
-    patient_id = referenced_id(order.get("subject"), "Patient")
-    patient = await context.peers.read("intake", f"Patient/{patient_id}") if patient_id else None
+    gathered = context.gathered or await order_patient(event, context.peers)
+    patient = gathered.get("patient")
     await assign_new_order(
         order=order,
         exam=exam_from_order(order, patient),
@@ -105,6 +111,7 @@ CONSUMPTIONS = (
         handler=assign_order,
         description="assignment: a read Task for each new order",
         backlog=active_orders,
+        gather=order_patient,
     ),
     Consumption(
         name="order-revoked",

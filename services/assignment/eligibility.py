@@ -168,14 +168,13 @@ def eligibility_router() -> APIRouter:
         now = now_utc()
         async with request.app.state.database.transaction() as session:
             row = await work.row_of(session, order_id)
-            if row is not None:
-                exam = work.exam_of(row)
-            else:
-                patient_id = referenced_id(found.get("subject"), "Patient")
-                patient = (
-                    await peers.read("intake", f"Patient/{patient_id}") if patient_id else None
-                )
-                exam = exam_from_order(found, patient)
+        if row is not None:
+            exam = work.exam_of(row)
+        else:  # not routed yet: the exam from the order (no lock held across the call)
+            patient_id = referenced_id(found.get("subject"), "Patient")
+            patient = await peers.read("intake", f"Patient/{patient_id}") if patient_id else None
+            exam = exam_from_order(found, patient)
+        async with request.app.state.database.transaction() as session:
             engine = await state.current(session)
             decision = engine.choose(exam, now, explain=True)
         note(

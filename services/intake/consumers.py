@@ -33,7 +33,8 @@ async def grant_order_to_owner(event: ReceivedEvent, context: ConsumerContext) -
     if task is None:
         return
     order_id = referenced_id(task.get("focus"), "ServiceRequest")
-    holders = await _owner_labels(task.get("owner"), context)
+    gathered = context.gathered or await owner_role(event, context.peers)
+    holders = _owner_labels(task.get("owner"), gathered.get("role"))
     grants = set()
     if order_id and task.get("status") not in _WITHDRAWN:
         grants = {(holder, order_label(order_id)) for holder in holders}
@@ -41,18 +42,21 @@ async def grant_order_to_owner(event: ReceivedEvent, context: ConsumerContext) -
     log.info("order access follows its task", extra={"task": task["id"], "grants": len(grants)})
 
 
-async def _owner_labels(owner: object, context: ConsumerContext) -> set[str]:
+async def owner_role(event: ReceivedEvent, peers: Peers) -> dict[str, Any]:
+    """The PractitionerRole owning the Task, asked of assignment (which keeps the roster)
+    before the transaction opens."""
+    role = relative((event.resource or {}).get("owner"), "PractitionerRole")
+    return {"role": await peers.read("assignment", role) if role else None}
+
+
+def _owner_labels(owner: object, role: dict[str, Any] | None) -> set[str]:
     """Who a Task's owner is, as access labels: a vendor's Organization, or the
     Practitioner behind a PractitionerRole and the group it reads for (a vendor keeps
-    seeing what it handed to one of its radiologists) -- asked of assignment, which keeps
-    the roster."""
+    seeing what it handed to one of its radiologists)."""
     direct = relative(owner, "Organization") or relative(owner, "Practitioner")
     if direct:
         return {direct}
-    role = relative(owner, "PractitionerRole")
-    if role is None:
-        return set()
-    found = await context.peers.read("assignment", role) or {}
+    found = role or {}
     labels = (
         relative(found.get(key), kind)
         for key, kind in (("practitioner", "Practitioner"), ("organization", "Organization"))
@@ -74,5 +78,6 @@ CONSUMPTIONS = (
         handler=grant_order_to_owner,
         description="intake: open each order to whoever its read Task is assigned to",
         backlog=assigned_tasks,
+        gather=owner_role,
     ),
 )

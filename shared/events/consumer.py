@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -53,6 +53,7 @@ class ConsumerContext:
     fhir: FhirService
     peers: Peers
     settings: ServiceSettings
+    gathered: dict[str, Any] = field(default_factory=dict)  # from the consumption's `gather`
 
 
 Handler = Callable[[ReceivedEvent, ConsumerContext], Awaitable[None]]
@@ -60,6 +61,10 @@ Handler = Callable[[ReceivedEvent, ConsumerContext], Awaitable[None]]
 # off): handled once the subscription is in place, so that nothing committed earlier is
 # left out. Handlers are idempotent, so overlap with delivered events is harmless.
 Backlog = Callable[[Peers], AsyncIterator[dict[str, Any]]]
+# What a handler needs from other services, fetched before its transaction opens: no
+# database lock is held across a call to another service (on SQLite every transaction
+# holds the write lock, and two services each waiting on the other would stall).
+Gather = Callable[[ReceivedEvent, Peers], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,7 @@ class Consumption:
     filters: tuple[str, ...] = ()
     description: str = ""
     backlog: Backlog | None = None
+    gather: Gather | None = None
 
 
 def service_principal(settings: ServiceSettings) -> Principal:
@@ -121,11 +127,12 @@ async def _consume(request: Request, consumption: Consumption, event: ReceivedEv
     try:
         with _TRACER.start_as_current_span(f"consume {consumption.name}") as span:
             span.set_attribute("teleradiology.event_number", event.number)
+            gathered = await gather_for(consumption, event, state.peers)
             async with state.database.transaction() as session:
                 if not await _first_delivery(session, consumption.name, event):
                     span.set_attribute("teleradiology.duplicate", True)
                     return
-                await consumption.handler(event, service_context(state, session))
+                await consumption.handler(event, service_context(state, session, gathered))
     except PeerUnavailable as error:
         log.warning(
             "event handling deferred",
@@ -159,8 +166,9 @@ async def catch_up(state: Any, consumption: Consumption) -> int:
                 traceparent=None,
             )
             try:
+                gathered = await gather_for(consumption, event, state.peers)
                 async with state.database.transaction() as session:
-                    await consumption.handler(event, service_context(state, session))
+                    await consumption.handler(event, service_context(state, session, gathered))
             except PeerUnavailable:
                 raise  # the whole backlog is tried again later
             except Exception as error:  # one bad resource must not hold up the others
@@ -174,7 +182,16 @@ async def catch_up(state: Any, consumption: Consumption) -> int:
     return handled
 
 
-def service_context(state: Any, session: AsyncSession) -> ConsumerContext:
+async def gather_for(
+    consumption: Consumption, event: ReceivedEvent, peers: Peers
+) -> dict[str, Any]:
+    """What the consumption's handler needs from other services for `event`."""
+    return await consumption.gather(event, peers) if consumption.gather else {}
+
+
+def service_context(
+    state: Any, session: AsyncSession, gathered: dict[str, Any] | None = None
+) -> ConsumerContext:
     """FHIR on this service's own resources as the service itself, in `session`."""
     settings: ServiceSettings = state.settings
     fhir = FhirService(
@@ -186,7 +203,9 @@ def service_context(state: Any, session: AsyncSession) -> ConsumerContext:
         peers=state.peers,
         state=state,
     )
-    return ConsumerContext(session=session, fhir=fhir, peers=state.peers, settings=settings)
+    return ConsumerContext(
+        session=session, fhir=fhir, peers=state.peers, settings=settings, gathered=gathered or {}
+    )
 
 
 async def _first_delivery(session: AsyncSession, consumer: str, event: ReceivedEvent) -> bool:

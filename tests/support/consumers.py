@@ -6,7 +6,7 @@ from typing import Any, cast
 
 from fastapi import FastAPI
 
-from shared.events.consumer import ConsumerContext, Consumption, service_principal
+from shared.events.consumer import ConsumerContext, Consumption, gather_for, service_principal
 from shared.events.received import ReceivedEvent
 from shared.fhir.search.request import SearchLimits
 from shared.fhir.service import FhirService
@@ -28,6 +28,7 @@ async def deliver_event(
         traceparent=None,
     )
     settings: ServiceSettings = app.state.settings
+    gathered = await gather_for(consumption, event, cast(Peers, peers))
     async with app.state.database.transaction() as session:
         fhir = FhirService(
             session=session,
@@ -37,5 +38,5 @@ async def deliver_event(
             base_url=settings.public_fhir_base,
             state=app.state,
         )
-        context = ConsumerContext(session, fhir, cast(Peers, peers), settings)
+        context = ConsumerContext(session, fhir, cast(Peers, peers), settings, gathered)
         await consumption.handler(event, context)
