@@ -11,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scripts.local_platform import alembic_ini
@@ -69,7 +70,15 @@ async def truncate_all(engine: AsyncEngine) -> None:
     declared = [
         t.name for part in (metadata, sla_metadata, assignment_metadata) for t in part.sorted_tables
     ]
-    async with engine.begin() as connection:
-        present = set(await connection.run_sync(lambda c: inspect(c).get_table_names()))
-        names = ", ".join(name for name in declared if name in present)
-        await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    for attempt in range(3):
+        try:
+            async with engine.begin() as connection:
+                present = set(await connection.run_sync(lambda c: inspect(c).get_table_names()))
+                names = ", ".join(name for name in declared if name in present)
+                await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            return
+        except DBAPIError as error:
+            # The app's background work (relay, notifier, sweeper) has started and may hold
+            # a table TRUNCATE needs: PostgreSQL breaks the deadlock; empty the tables again.
+            if "deadlock" not in str(error) or attempt == 2:
+                raise
