@@ -4,15 +4,19 @@ balance window and RVUs assigned in the last hour (the RVU/hour cap).
 
 Reading order (`queue`), discipline "deadline" (the engine's):
 1. started work first (a reader finishes what they opened);
-2. the maximum-wait guard: work waiting since its assignment longer than `max_wait` goes
-   ahead of everything not started, oldest first -- so a stream of urgent work can never
-   starve routine work (domain.md: prioritising without a cap grew the longest wait
-   890 -> 1,293 min);
-3. then earliest deadline first (stroke and STAT carry the earliest deadlines);
-4. work on hold last.
+2. STAT and stroke, earliest deadline first (a stroke never waits behind routine work);
+3. the maximum-wait guard: other work waiting since it was ordered longer than `max_wait`,
+   oldest first -- so a stream of ASAP and urgent work can never starve routine work
+   (domain.md: prioritising without a cap grew the longest wait 890 -> 1,293 min);
+4. the rest, earliest deadline first;
+5. work on hold last.
 Baselines: "arrival" (first assigned, first read) and "priority" (stat > asap > urgent >
 routine, stroke as stat, then arrival). Ties fall to the order id, so the order is
 reproducible.
+
+A read in progress is predicted to take what a lognormal read time of its mean and
+spread `sigma` still has to run given the time already spent (`remaining_minutes`): never
+done before its mean, and a read that has run long is expected to run on further.
 
 Times only move forward: the hourly ledger forgets assignments older than an hour before
 the latest time it was asked about.
@@ -20,18 +24,24 @@ the latest time it was asked about.
 
 from __future__ import annotations
 
+import math
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from services.assignment.engine.model import URGENCY, Work
 
 Discipline = Literal["deadline", "arrival", "priority"]
 DISCIPLINES: tuple[Discipline, ...] = ("deadline", "arrival", "priority")
-DEFAULT_MAX_WAIT = timedelta(hours=4)
+DEFAULT_MAX_WAIT = timedelta(hours=2)
+DEFAULT_READ_SIGMA = 0.5  # spread of log read time (an assumption: ~50 % CV around the mean)
 RVU_CAP_PERIOD = timedelta(hours=1)
+PACE_PRIOR_READS = 8  # a reader's pace counts as 1.0 over this many reads before their own
+PACE_BOUNDS = (0.25, 4.0)  # one read's time over its mean, clipped (interruptions, typos)
+_MINUTE = timedelta(minutes=1)
+_Key = tuple[object, ...]
 
 
 def is_stat(work: Work) -> bool:
@@ -41,6 +51,28 @@ def is_stat(work: Work) -> bool:
 def urgency(priority: str, stroke: bool) -> int:
     """Rank of a priority, most urgent 0; stroke counts as STAT."""
     return 0 if stroke else URGENCY.get(priority, len(URGENCY))
+
+
+def waiting_since(work: Work) -> datetime:
+    """When the work began to wait: when it was ordered, else when it was assigned."""
+    return work.exam.ordered_at if work.exam is not None else work.assigned_at
+
+
+def _normal_tail(z: float) -> float:
+    """P(Z > z) for a standard normal Z."""
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def remaining_minutes(mean: float, elapsed: float, sigma: float = DEFAULT_READ_SIGMA) -> float:
+    """Expected minutes left of a read whose time is lognormal with `mean` and log-spread
+    `sigma`, `elapsed` minutes in: E[T | T > elapsed] - elapsed."""
+    if mean <= 0.0:
+        return 0.0
+    if elapsed <= 0.0 or sigma <= 0.0:
+        return max(mean - max(elapsed, 0.0), 0.0)
+    mu = math.log(mean) - sigma * sigma / 2
+    z = min((math.log(elapsed) - mu) / sigma, 8.0)  # beyond: the ratio's tails underflow
+    return max(mean * _normal_tail(z - sigma) / _normal_tail(z) - elapsed, 0.0)
 
 
 @dataclass(slots=True)
@@ -53,6 +85,50 @@ class _Load:
     completed: deque[tuple[datetime, float]] = field(default_factory=deque)
     completed_rvu: float = 0.0
     assigned: dict[str, tuple[datetime, float]] = field(default_factory=dict)
+    pace_log: float = 0.0  # sum of log(read time / catalogue mean) of timed reads
+    timed_reads: int = 0
+
+    def learn_pace(self, work: Work, completed_at: datetime) -> None:
+        if work.started_at is None or work.read_minutes <= 0:
+            return
+        ratio = (completed_at - work.started_at) / _MINUTE / work.read_minutes
+        self.pace_log += math.log(min(max(ratio, PACE_BOUNDS[0]), PACE_BOUNDS[1]))
+        self.timed_reads += 1
+
+    @property
+    def pace(self) -> float:
+        # Shrunk towards 1: one read says little (a read's own spread is wider than the
+        # spread of paces between radiologists), a shift of reads says a lot.
+        return math.exp(self.pace_log / (self.timed_reads + PACE_PRIOR_READS))
+
+
+def reading_key(
+    work: Work, now: datetime, *, held: bool, discipline: Discipline, max_wait: timedelta
+) -> _Key:
+    """Where `work` stands in its reader's reading order (lower first; last: the order id)."""
+    if work.started_at is not None:
+        return (0, work.started_at, work.order_id)
+    if held:
+        return (4, work.assigned_at, work.order_id)
+    if discipline == "arrival":
+        return (2, work.assigned_at, work.order_id)
+    if discipline == "priority":
+        return (2, urgency(work.priority, work.stroke), work.assigned_at, work.order_id)
+    if is_stat(work):
+        return (1, work.deadline, work.assigned_at, work.order_id)
+    since = waiting_since(work)
+    if now - since > max_wait:
+        return (2, since, work.order_id)
+    return (3, work.deadline, work.assigned_at, work.order_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a new exam would stand in a reader's queue (Workload.place)."""
+
+    ahead: float  # minutes of reading before the reader would reach it
+    delayed: tuple[Work, ...]  # unstarted work it could be read before
+    pace: float = 1.0  # the reader's read time over the catalogue mean (Workload.pace)
 
 
 class Workload:
@@ -101,6 +177,7 @@ class Workload:
         else:
             load.completed.append((completed_at, work.rvu))
             load.completed_rvu += work.rvu
+            load.learn_pace(work, completed_at)
         return work
 
     def get(self, order_id: str) -> Work | None:
@@ -146,56 +223,102 @@ class Workload:
         load = self._loads.get(reader_id)
         if load is None:
             return []
+        return sorted(
+            load.open.values(),
+            key=lambda work: reading_key(
+                work, now, held=work.order_id in load.held, discipline=discipline, max_wait=max_wait
+            ),
+        )
 
-        def key(work: Work) -> tuple[object, ...]:
-            if work.started_at is not None:
-                return (0, work.started_at, work.order_id)
-            if work.order_id in load.held:
-                return (4, work.assigned_at, work.order_id)
-            if discipline == "arrival":
-                return (2, work.assigned_at, work.order_id)
-            if discipline == "priority":
-                return (2, urgency(work.priority, work.stroke), work.assigned_at, work.order_id)
-            if now - work.assigned_at > max_wait:
-                return (1, work.assigned_at, work.order_id)
-            return (2, work.deadline, work.assigned_at, work.order_id)
-
-        return sorted(load.open.values(), key=key)
-
-    def minutes_ahead(
+    def place(
         self,
         reader_id: str,
         now: datetime,
         *,
-        deadline: datetime,
-        urgency_rank: int,
+        pending: Work,
         discipline: Discipline = "deadline",
         max_wait: timedelta = DEFAULT_MAX_WAIT,
+        sigma: float = DEFAULT_READ_SIGMA,
+    ) -> Place:
+        """Where `pending` (a new exam, not yet assigned) would stand in the reader's queue:
+        the minutes of reading before it -- what is left of reads in progress, the work
+        ahead of it in reading order -- and the unstarted work it could delay. A reader
+        between reads opens the first study they hold as soon as they accept it, so that
+        one counts as ahead whatever its rank, and anything they hold may be opened after
+        the new one."""
+        load = self._loads.get(reader_id)
+        if load is None:
+            return Place(0.0, ())
+        # The pending exam comes after open work of an equal key (that was assigned first).
+        mine = reading_key(pending, now, held=False, discipline=discipline, max_wait=max_wait)[:-1]
+        minutes, waiting, reading, pace = 0.0, [], False, load.pace
+        for work in load.open.values():
+            if work.started_at is not None:
+                reading = True
+                elapsed = (now - work.started_at) / _MINUTE
+                minutes += remaining_minutes(work.read_minutes * pace, elapsed, sigma)
+            elif work.order_id not in load.held:
+                key = reading_key(work, now, held=False, discipline=discipline, max_wait=max_wait)
+                waiting.append((key, work))
+        head = min(waiting, key=lambda item: item[0])[1] if waiting and not reading else None
+        delayed = []
+        for key, work in waiting:
+            if work is head or key[:-1] <= mine:
+                minutes += work.read_minutes * pace
+                if not reading:
+                    delayed.append(work)
+            else:
+                delayed.append(work)
+        return Place(minutes, tuple(delayed), pace)
+
+    def starts(
+        self,
+        reader_id: str,
+        now: datetime,
+        *,
+        discipline: Discipline = "deadline",
+        max_wait: timedelta = DEFAULT_MAX_WAIT,
+        sigma: float = DEFAULT_READ_SIGMA,
+    ) -> list[tuple[Work, float]]:
+        """The reader's unstarted work (not on hold) in reading order, each with the
+        minutes until the reader is predicted to open it."""
+        load = self._loads.get(reader_id)
+        if load is None:
+            return []
+        pace, minutes, waiting = load.pace, 0.0, []
+        for work in self.queue(reader_id, now, discipline=discipline, max_wait=max_wait):
+            if work.started_at is not None:
+                elapsed = (now - work.started_at) / _MINUTE
+                minutes += remaining_minutes(work.read_minutes * pace, elapsed, sigma)
+            elif work.order_id not in load.held:
+                waiting.append((work, minutes))
+                minutes += work.read_minutes * pace
+        return waiting
+
+    def busy_for(
+        self, reader_id: str, now: datetime, *, sigma: float = DEFAULT_READ_SIGMA
     ) -> float:
-        """Minutes of reading before a new exam (due at `deadline`, of `urgency_rank`)
-        would be reached: what is left of started reads plus the queue ahead of it."""
+        """Minutes until the reader is predicted to finish the reads they have open: the
+        soonest they could open anything new."""
         load = self._loads.get(reader_id)
         if load is None:
             return 0.0
         minutes = 0.0
         for work in load.open.values():
             if work.started_at is not None:
-                elapsed = (now - work.started_at).total_seconds() / 60
-                minutes += max(work.read_minutes - elapsed, 0.0)
-            elif work.order_id in load.held:
-                continue
-            elif (
-                discipline == "arrival"
-                or (
-                    discipline == "priority" and urgency(work.priority, work.stroke) <= urgency_rank
-                )
-                or (
-                    discipline == "deadline"
-                    and (work.deadline <= deadline or now - work.assigned_at > max_wait)
-                )
-            ):
-                minutes += work.read_minutes
+                elapsed = (now - work.started_at) / _MINUTE
+                minutes += remaining_minutes(work.read_minutes * load.pace, elapsed, sigma)
         return minutes
+
+    def minutes_ahead(self, reader_id: str, now: datetime, *, pending: Work, **order: Any) -> float:
+        """Minutes of reading before `pending` would be reached (`place`)."""
+        return self.place(reader_id, now, pending=pending, **order).ahead
+
+    def pace(self, reader_id: str) -> float:
+        """The reader's read time over the catalogue mean, learnt from their completed
+        reads (started and completed times), shrunk towards 1.0 while there are few."""
+        load = self._loads.get(reader_id)
+        return load.pace if load else 1.0
 
     def open_count(self, reader_id: str) -> int:
         load = self._loads.get(reader_id)
@@ -214,8 +337,10 @@ class Workload:
         load = self._loads.get(reader_id)
         return bool(patient and load and patient in load.patients)
 
-    def completed_rvu(self, reader_id: str, now: datetime, window: timedelta) -> float:
-        """RVUs the reader completed within `window` before `now`."""
+    def completed_rvu(
+        self, reader_id: str, now: datetime, window: timedelta, *, since: datetime | None = None
+    ) -> float:
+        """RVUs the reader completed within `window` before `now` (and after `since`)."""
         load = self._loads.get(reader_id)
         if load is None:
             return 0.0
@@ -223,7 +348,9 @@ class Workload:
             load.completed_rvu -= load.completed.popleft()[1]
         if not load.completed:
             load.completed_rvu = 0.0  # no float drift once the window is empty
-        return load.completed_rvu
+        if since is None or since <= now - window:
+            return load.completed_rvu
+        return sum(rvu for at, rvu in load.completed if at > since)
 
     def rvu_last_hour(self, reader_id: str, now: datetime) -> float:
         """RVUs assigned to the reader within the hour before `now` (open or completed)."""
