@@ -347,7 +347,8 @@ class Engine:
 
     def rebalance(self, now: datetime, *, limit: int | None = None) -> list[Work]:
         """Unstarted open work that another reader would finish sooner by more than
-        settings.rebalance_after (rerouting.py): to be routed again."""
+        settings.rebalance_after (rerouting.py): to be routed again. `limit` bounds the
+        decisions it takes (one per work judged again): a sweep's budget."""
         return rerouting.better_placed(self, now, limit=limit)
 
     def waiting_past_max(self, now: datetime) -> list[Work]:

@@ -89,7 +89,8 @@ def better_placed(engine: Engine, now: datetime, *, limit: int | None = None) ->
     """Unstarted work the engine would now give to a reader who finishes it sooner by at
     least its patience (see the module doc), most urgent first; one move per receiving
     reader per call, so that the moves do not all pile onto the same free reader. Only
-    work that some reader free within its patience may take is judged again."""
+    work that some reader free soon enough may take is judged again, and at most `limit`
+    of it (a sweep's budget: each costs one decision)."""
     after = engine.settings.rebalance_after
     if after is None:
         return []
@@ -119,8 +120,9 @@ def better_placed(engine: Engine, now: datetime, *, limit: int | None = None) ->
 
     moves: list[Work] = []
     taken: set[str] = set()
+    judged = 0
     for work, exam, minutes, patience in waiting:
-        if limit is not None and len(moves) >= limit:
+        if limit is not None and judged >= limit:
             break
         # The reader's own finish, less the patience: a receiver must beat it.
         by = minutes + work.read_minutes * pace(work.reader) - patience / _MINUTE
@@ -129,6 +131,7 @@ def better_placed(engine: Engine, now: datetime, *, limit: int | None = None) ->
             for r in engine.licensed_and_privileged(exam)
         ):
             continue
+        judged += 1
         receiver = _sooner_reader(engine, work, now, minutes, patience)
         if receiver is not None and receiver not in taken:
             moves.append(work)

@@ -254,6 +254,7 @@ def test_one_free_reader_receives_one_moved_read_at_a_time() -> None:
     for n in range(3):
         chosen.workload.add(work(f"q{n}", "a", exam=exam(f"q{n}"), deadline=NOW + (n + 1) * HOUR))
     assert [w.order_id for w in chosen.rebalance(NOW)] == ["q0"]
+    assert chosen.rebalance(NOW, limit=0) == []  # a sweep's budget of decisions
 
 
 def test_work_waiting_past_the_maximum_is_listed_longest_first() -> None:
