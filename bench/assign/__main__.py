@@ -55,6 +55,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--policies", default=",".join(POLICIES), help=f"comma-separated, of {', '.join(POLICIES)}"
     )
+    parser.add_argument(
+        "--no-rebalance",
+        action="store_true",
+        help="the engine does not move work stuck behind a long read (Engine.rebalance)",
+    )
     parser.add_argument("--no-day", action="store_true", help="skip the simulated day")
     parser.add_argument("--no-optimum", action="store_true", help="skip the offline optimum")
     parser.add_argument("--no-latency", action="store_true", help="skip decision latency at scale")
@@ -111,6 +116,7 @@ def run_day(args: argparse.Namespace, out: dict[str, Any]) -> None:
         load=args.load,
         seed=args.seed,
         shape=WorldShape(facilities=args.facilities),
+        rebalance=not args.no_rebalance,
     )
     world, arrivals = prepare(plan)
     out["world"] = describe(plan, world, arrivals)
@@ -135,21 +141,27 @@ def _print_aims(results: list[dict[str, Any]]) -> None:
     baselines = [r for r in results if r["policy"] != "engine"]
     if engine is None:
         return
-    print("\naims:")
+    print("\naims (engine vs the best baseline; wait: order to the start of a read by the group):")
     for cls in ("stroke", "stat"):
         print(f"  {cls} compliance {engine['classes'][cls]['sla_pct']:.1f} % (aim >= 99 %)")
     for cls in ("stroke", "stat", "asap", "urgent", "routine", "all"):
         mine = engine["classes"][cls]
         if not mine["orders"] or not baselines:
             continue
-        best_sla = max(b["classes"][cls]["sla_pct"] for b in baselines)
-        best_max = min(b["classes"][cls]["max_in_house_min"] for b in baselines)
-        sla_ok = _verdict(mine["sla_pct"], best_sla, higher_is_better=True)
-        wait_ok = _verdict(mine["max_in_house_min"], best_max, higher_is_better=False)
+        best = {
+            key: (max if key == "sla_pct" else min)(b["classes"][cls][key] for b in baselines)
+            for key in ("sla_pct", "max_wait_min", "max_in_house_min")
+        }
+        sla_ok = _verdict(mine["sla_pct"], best["sla_pct"], higher_is_better=True)
+        wait_ok = _verdict(mine["max_wait_min"], best["max_wait_min"], higher_is_better=False)
+        own_ok = _verdict(
+            mine["max_in_house_min"], best["max_in_house_min"], higher_is_better=False
+        )
         print(
-            f"  {cls:8} SLA {mine['sla_pct']:.1f} % vs best baseline {best_sla:.1f} % ({sla_ok}); "
-            f"max turnaround of the group's own reads {mine['max_in_house_min']:.0f} "
-            f"vs best baseline {best_max:.0f} min ({wait_ok})"
+            f"  {cls:8} SLA {mine['sla_pct']:.1f} % vs {best['sla_pct']:.1f} % ({sla_ok}); "
+            f"max wait {mine['max_wait_min']:.0f} vs {best['max_wait_min']:.0f} min ({wait_ok}); "
+            f"max turnaround of own reads {mine['max_in_house_min']:.0f} "
+            f"vs {best['max_in_house_min']:.0f} min ({own_ok})"
         )
 
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from bench.assign.arrivals import Arrival, generate
 from bench.assign.hours import hours_in, weekly_windows
-from bench.assign.policies import Policy
+from bench.assign.policies import Policy, settings_for
 from bench.assign.report import figures
 from bench.assign.sim import Behaviour, Simulation
 from bench.assign.world import World, WorldShape, build_world
@@ -27,6 +27,7 @@ class DayPlan:
     seed: int = 1
     shape: WorldShape = field(default_factory=WorldShape)
     behaviour: Behaviour = field(default_factory=Behaviour)
+    rebalance: bool = True  # the engine moves work stuck behind a long read
 
     @property
     def end(self) -> datetime:
@@ -42,7 +43,7 @@ def prepare(plan: DayPlan) -> tuple[World, list[Arrival]]:
 def run_policy(plan: DayPlan, world: World, arrivals: list[Arrival], name: str) -> dict[str, Any]:
     """Simulate `name` over the arrivals; its figures, with the wall time it took."""
     began = time.perf_counter()
-    policy = Policy(name, world.roster)
+    policy = Policy(name, world.roster, settings=settings_for(name, rebalance=plan.rebalance))
     simulation = Simulation(
         world,
         arrivals,

@@ -40,32 +40,46 @@ def scale_world(seed: int) -> World:
     return world
 
 
-def fill(workload: Workload, world: World, now: datetime, *, open_reads: int, seed: int) -> int:
-    """`open_reads` Work items, most with the radiologists on shift now; how many are on shift."""
+def fill(
+    engine: Engine, world: World, now: datetime, *, exams: list[Exam], open_reads: int, seed: int
+) -> int:
+    """`open_reads` Work items of `exams`, each with a radiologist licensed and privileged
+    for it -- most with those on shift now -- so that Engine.stranded and Engine.rebalance
+    find what a real workload holds; how many radiologists are on shift."""
     rng = random.Random(f"latency-fill:{seed}")
-    on_shift = [
+    on_shift = {
         r.id
         for r in world.readers
         if inside(weekly_windows(r.shifts, r.timezone, now - timedelta(1), now + timedelta(1)), now)
-    ]
-    everyone = [r.id for r in world.readers]
-    for n in range(open_reads):
-        reader = rng.choice(on_shift) if rng.random() < 0.8 and on_shift else rng.choice(everyone)
-        priority = rng.choices(["stat", "asap", "urgent", "routine"], weights=[17, 10, 20, 53])[0]
+    }
+    reading: set[str] = set()
+    n = 0
+    while n < open_reads:
+        exam = rng.choice(exams)
+        allowed = sorted(engine.licensed_and_privileged(exam))
+        present = [r for r in allowed if r in on_shift]
+        if not allowed:
+            continue
+        reader = rng.choice(present) if present and rng.random() < 0.8 else rng.choice(allowed)
         assigned = now - timedelta(minutes=rng.uniform(0, 600))
-        workload.add(
+        started = reader not in reading and rng.random() < 0.5  # one read at a time
+        reading |= {reader} if started else set()
+        engine.workload.add(
             Work(
                 order_id=f"open-{n:06d}",
                 reader=reader,
-                priority=priority,
-                rvu=rng.choice([0.18, 0.83, 1.05, 1.44, 1.77]),
-                read_minutes=rng.choice([3.0, 16.1, 15.8, 11.0, 17.9]),
-                deadline=assigned + timedelta(minutes={"stat": 60, "asap": 240}.get(priority, 720)),
+                priority=exam.priority,
+                rvu=exam.rvu,
+                read_minutes=exam.read_minutes,
+                deadline=engine.deadline(replace(exam, ordered_at=assigned)),
                 assigned_at=assigned,
                 patient=f"pat-open-{rng.getrandbits(32):x}",
-                started_at=assigned if rng.random() < 0.1 else None,
+                started_at=now - timedelta(minutes=rng.uniform(0, 20)) if started else None,
+                stroke=exam.stroke,
+                exam=replace(exam, order_id=f"open-{n:06d}", ordered_at=assigned),
             )
         )
+        n += 1
     return len(on_shift)
 
 
@@ -77,8 +91,8 @@ def run_latency(*, seed: int, calls: int) -> dict[str, Any]:
     roster_began = time.perf_counter()
     engine = Engine(world.roster, workload=workload)
     roster_s = time.perf_counter() - roster_began
-    on_shift = fill(workload, world, NOW, open_reads=10_000, seed=seed)
     day = generate(world, NOW - timedelta(hours=12), NOW + timedelta(hours=12), load=1.0, seed=seed)
+    on_shift = fill(engine, world, NOW, exams=[a.exam for a in day], open_reads=10_000, seed=seed)
     rng = random.Random(f"latency-sample:{seed}")
     exams = [
         replace(a.exam, ordered_at=NOW - timedelta(minutes=rng.uniform(0, 5)))
@@ -93,6 +107,7 @@ def run_latency(*, seed: int, calls: int) -> dict[str, Any]:
         start = time.perf_counter()
         engine.choose(exam, NOW, explain=True)
         explained.append((time.perf_counter() - start) * 1000)
+    sweeps = _time_sweeps(engine)
     result = {
         "readers": len(world.readers),
         "facilities": len(world.facilities),
@@ -108,6 +123,7 @@ def run_latency(*, seed: int, calls: int) -> dict[str, Any]:
         "explain_p50_ms": percentile(explained, 0.5),
         "explain_p99_ms": percentile(explained, 0.99),
         "index_roster_s": roster_s,
+        **sweeps,
         "outcomes": outcomes,
         "set_up_s": set_up_s,
     }
@@ -132,6 +148,23 @@ def _time_choices(
     return timings, cpu, outcomes
 
 
+def _time_sweeps(engine: Engine) -> dict[str, Any]:
+    """What one sweep of the service costs at this scale: Engine.stranded over every open
+    read, Engine.rebalance judging at most 50 reads again (a sweep's budget)."""
+    began = time.perf_counter()
+    stranded = engine.stranded(NOW)
+    stranded_ms = (time.perf_counter() - began) * 1000
+    began = time.perf_counter()
+    moves = engine.rebalance(NOW, limit=50)
+    rebalance_ms = (time.perf_counter() - began) * 1000
+    return {
+        "stranded_ms": stranded_ms,
+        "stranded": len(stranded),
+        "rebalance_ms": rebalance_ms,
+        "rebalance_moves": len(moves),
+    }
+
+
 def _print(r: dict[str, Any]) -> None:
     verdict = "meets" if r["p99_ms"] <= AIM_P99_MS else "MISSES"
     print(
@@ -150,4 +183,8 @@ def _print(r: dict[str, Any]) -> None:
     print(
         f"choose(explain=True) (every radiologist judged, as $eligibility does): "
         f"p50 {r['explain_p50_ms']:.1f} ms, p99 {r['explain_p99_ms']:.1f} ms"
+    )
+    print(
+        f"a sweep: stranded() {r['stranded_ms']:.0f} ms ({r['stranded']:,} found), "
+        f"rebalance(limit=50) {r['rebalance_ms']:.0f} ms ({r['rebalance_moves']} moves of 50 judged)"
     )

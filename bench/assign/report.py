@@ -34,6 +34,13 @@ def _minutes(order: OrderState) -> float | None:
     return (order.done_at - order.arrival.exam.ordered_at).total_seconds() / 60
 
 
+def _wait(order: OrderState) -> float | None:
+    """Minutes from the order to the start of its read by one of the group's radiologists."""
+    if order.started_at is None or order.vendor is not None:
+        return None
+    return (order.started_at - order.arrival.exam.ordered_at).total_seconds() / 60
+
+
 def priority_figures(orders: Iterable[OrderState], end: datetime) -> dict[str, Any]:
     """SLA compliance, turnaround and waits of one class of orders."""
     orders = list(orders)
@@ -54,6 +61,7 @@ def priority_figures(orders: Iterable[OrderState], end: datetime) -> dict[str, A
         "p95_min": percentile(turnaround, 0.95),
         "max_min": max(turnaround, default=float("nan")),
         "max_in_house_min": max(in_house, default=float("nan")),
+        "max_wait_min": max((w for w in map(_wait, orders) if w is not None), default=float("nan")),
         "max_late_min": max(late, default=0.0),
         "unfinished": sum(1 for o in orders if o.done_at is None),
         "never_assigned": sum(1 for o in orders if not o.ever_assigned and o.vendor is None),
@@ -105,8 +113,9 @@ def class_table(results: list[dict[str, Any]]) -> list[str]:
     """Per priority and policy: compliance, turnaround, waits, overflow (markdown)."""
     lines = [
         "| priority | policy | orders | SLA % | late | p50 min | p95 min | max min "
-        "| max late min | waited unassigned | max unassigned min | never assigned | overflow |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| max own min | max wait min | max late min | waited unassigned | max unassigned min "
+        "| never assigned | overflow |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for cls in CLASSES:
         for result in results:
@@ -116,7 +125,8 @@ def class_table(results: list[dict[str, Any]]) -> list[str]:
             lines.append(
                 f"| {cls} | {result['policy']} | {f['orders']:,} | {_cell(f['sla_pct'], 1)} "
                 f"| {f['late']} | {_cell(f['p50_min'])} | {_cell(f['p95_min'])} "
-                f"| {_cell(f['max_min'])} | {_cell(f['max_late_min'])} | {f['waited_unassigned']} "
+                f"| {_cell(f['max_min'])} | {_cell(f['max_in_house_min'])} "
+                f"| {_cell(f['max_wait_min'])} | {_cell(f['max_late_min'])} | {f['waited_unassigned']} "
                 f"| {_cell(f['max_unassigned_min'])} | {f['never_assigned']} | {f['overflow']} |"
             )
     return lines
@@ -124,11 +134,20 @@ def class_table(results: list[dict[str, Any]]) -> list[str]:
 
 def policy_table(results: list[dict[str, Any]]) -> list[str]:
     """Per policy: balance, decision latency and what happened (markdown)."""
-    events = ("decline", "timeout", "no-show", "re-routed at shift end", "re-routed from a no-show")
+    events = (
+        "decline",
+        "timeout",
+        "no-show",
+        "re-routed at shift end",
+        "re-routed from a no-show",
+        "re-routed: no longer eligible",
+        "moved to a reader free sooner",
+    )
     lines = [
         "| policy | RVU/h CV | decisions | decide p50 ms | decide p99 ms | decide max ms "
-        "| p99 CPU ms | declines | timeouts | no-shows | re-routed (shift end / no-show) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| p99 CPU ms | declines | timeouts | no-shows "
+        "| re-routed (shift end / no-show / no longer eligible) | moved to a reader free sooner |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         c = r["counts"]
@@ -137,6 +156,7 @@ def policy_table(results: list[dict[str, Any]]) -> list[str]:
             f"| {_cell(r['decision_p50_ms'], 2)} | {_cell(r['decision_p99_ms'], 2)} "
             f"| {_cell(r['decision_max_ms'], 2)} | {_cell(r['decision_cpu_p99_ms'], 2)} "
             f"| {c.get(events[0], 0)} | {c.get(events[1], 0)} "
-            f"| {c.get(events[2], 0)} | {c.get(events[3], 0)} / {c.get(events[4], 0)} |"
+            f"| {c.get(events[2], 0)} | {c.get(events[3], 0)} / {c.get(events[4], 0)} "
+            f"/ {c.get(events[5], 0)} | {c.get(events[6], 0)} |"
         )
     return lines

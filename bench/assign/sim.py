@@ -1,12 +1,16 @@
 """The discrete-event simulation: one policy over the world and its arrivals.
 
 Events: an order arrives (the policy decides); a radiologist answers an assignment (accepts,
-declines -- re-routed without them -- or never answers within the acceptance timeout, as a
-no-show never does: then operations mark them unavailable for the rest of the shift and
-their work is re-routed); a radiologist comes on shift (orders waiting are retried) and goes
-off (unstarted work is re-routed; a read in progress is finished); a read ends (the next one
-in the engine's reading order starts); every few minutes the orders nobody could take are
-retried; a partner vendor returns an overflowed read after its own turnaround.
+declines -- re-routed without them -- or never answers within the acceptance timeout, a
+third of it for STAT and stroke as the service's sweeper has it, as a no-show never does:
+then operations mark them unavailable for the rest of the shift and their work is
+re-routed); a radiologist comes on shift (orders waiting are retried) and goes off
+(unstarted work is re-routed; a read in progress is finished); a read ends (the next one in
+the engine's reading order starts); every few minutes, as the service's sweeper does, work
+its reader may no longer read is re-routed (Engine.stranded) and the orders nobody could
+take are retried; then, and whenever a radiologist becomes free, work stuck behind a long
+read moves (Engine.rebalance: the engine only); a partner vendor returns an overflowed read
+after its own turnaround.
 
 Chance is drawn from the order, the assignment number and the seed, never from the order of
 events, so every policy meets the same declines, no-shows and read times.
@@ -37,6 +41,8 @@ class Behaviour:
     no_accept_share: float = 0.01  # a present radiologist who does not answer in time
     no_show_share: float = 0.02  # of shifts
     accept_timeout: timedelta = timedelta(minutes=10)
+    # As the service's sweeper does (services/assignment/sweeper.py: accept_deadline).
+    stat_accept_share: float = 1 / 3  # of accept_timeout, for STAT and stroke
     accept_minutes: tuple[float, float] = (0.2, 2.0)  # how soon a present radiologist accepts
     retry_every: timedelta = timedelta(minutes=5)
     drain: timedelta = timedelta(days=2)  # after the last arrival, to finish the work
@@ -175,8 +181,30 @@ class Simulation:
         self._assign(order, now)
 
     def _retry(self, now: datetime) -> None:
+        self._reroute_stranded(now)
         self._retry_waiting(now)
+        self._rebalance(now)
         self._push(now + self.behaviour.retry_every, "retry", ())
+
+    def _reroute_stranded(self, now: datetime) -> None:
+        """What the service's sweeper does with Engine.stranded: a reader who may or can
+        no longer read unstarted work (e.g. a licence lapsed at midnight) loses it."""
+        for work in self.policy.engine.stranded(now):
+            order = self.orders[work.order_id]
+            if order.started_at is None and order.reader == work.reader:
+                self.counts["re-routed: no longer eligible"] += 1
+                self._take_back(order, now)
+                self._assign(order, now)
+
+    def _rebalance(self, now: datetime) -> None:
+        """What the service's sweeper does with Engine.rebalance: unstarted work stuck
+        behind a long read moves to a reader who finishes it sooner."""
+        for work in self.policy.engine.rebalance(now):
+            order = self.orders[work.order_id]
+            if order.started_at is None and order.reader == work.reader:
+                self.counts["moved to a reader free sooner"] += 1
+                self._take_back(order, now)
+                self._assign(order, now)
 
     # ----------------------------------------------------------------- deciding
     def _assign(self, order: OrderState, now: datetime) -> None:
@@ -214,7 +242,11 @@ class Simulation:
         key = (order.arrival.exam.order_id, str(order.assignments))
         draw = self._chance("answer", *key)
         state = self.readers[reader_id]
-        late = now + self.behaviour.accept_timeout
+        exam = order.arrival.exam
+        timeout = self.behaviour.accept_timeout
+        if exam.stroke or exam.priority == "stat":
+            timeout *= self.behaviour.stat_accept_share
+        late = now + timeout
         if not state.present or draw < self.behaviour.no_accept_share:
             answer, when = "timeout", late
         elif draw < self.behaviour.no_accept_share + self.behaviour.decline_share:
@@ -287,6 +319,8 @@ class Simulation:
             state.rvu_read += order.arrival.exam.rvu
             state.reads += 1
         self._read_next(reader_id, now)
+        if state.reading is None:  # free now: work stuck elsewhere may come here
+            self._rebalance(now)
 
     def _vendor_done(self, now: datetime, order_id: str) -> None:
         self.orders[order_id].done_at = now
@@ -301,6 +335,7 @@ class Simulation:
             self.counts["no-show"] += 1
         self._read_next(reader_id, now)
         self._retry_waiting(now)
+        self._rebalance(now)
 
     def _retry_waiting(self, now: datetime) -> None:
         for order_id in sorted(self.waiting, key=lambda o: (self.orders[o].deadline, o)):

@@ -17,6 +17,7 @@ from services.assignment.engine.model import Shift
 
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _ONE_DAY = timedelta(days=1)
+_ONE_SECOND = timedelta(seconds=1)
 
 
 @lru_cache(maxsize=512)
@@ -69,6 +70,24 @@ def shift_end(shifts: tuple[Shift, ...], now: datetime, tz: ZoneInfo) -> datetim
             break
         found = following
     return end.astimezone(UTC) if end is not None else None
+
+
+def shift_start(shifts: tuple[Shift, ...], now: datetime, tz: ZoneInfo) -> datetime | None:
+    """When the reader's time on shift that covers `now` began (UTC), following shifts
+    that end where the next one begins; None when off shift."""
+    found = shift_in_force(shifts, now.astimezone(tz))
+    start: datetime | None = None
+    for _ in range(8):  # a week of back-to-back shifts at most
+        if found is None:
+            break
+        shift, day = found
+        start = datetime.combine(day, shift.start, tzinfo=tz)
+        before = (start.astimezone(UTC) - _ONE_SECOND).astimezone(tz)
+        previous = shift_in_force(shifts, before)
+        if previous is None or previous == found:
+            break
+        found = previous
+    return start.astimezone(UTC) if start is not None else None
 
 
 def describe_days(days: frozenset[int]) -> str:

@@ -3,11 +3,14 @@ Failure with a detail a person can act on (staff and codes only, never patient d
 None when the reader passes. `judge` checks them in Constraint order.
 
 The read date is `now`'s date in UTC: a licence, privilege, contract or role whose period
-ends on 2026-11-29 covers reads until 2026-11-29 23:59:59 UTC.
+ends on 2026-11-29 covers reads until 2026-11-29 23:59:59 UTC. A contract's coverage hours
+are judged at the time the order was placed: they say which orders the contract takes, and
+an order taken is read (or routed again) after they close.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -48,6 +51,7 @@ class Context:
     day: date = field(init=False)
     priorities: frozenset[str] = field(init=False)  # the exam's, and stat for a stroke
     _locals: dict[str, datetime | None] = field(init=False, default_factory=dict)
+    _ordered: dict[str, datetime | None] = field(init=False, default_factory=dict)
     _covers: dict[str, str | None] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -61,6 +65,13 @@ class Context:
             tz = zone(zone_name)
             self._locals[zone_name] = None if tz is None else self.now.astimezone(tz)
         return self._locals[zone_name]
+
+    def ordered_local(self, zone_name: str) -> datetime | None:
+        """When the exam was ordered, on the wall clock of `zone_name` (None: unknown zone)."""
+        if zone_name not in self._ordered:
+            tz = zone(zone_name)
+            self._ordered[zone_name] = None if tz is None else self.exam.ordered_at.astimezone(tz)
+        return self._ordered[zone_name]
 
     def uncovered(self, contract: Contract) -> str | None:
         """Why `contract` does not cover this exam now (None when it does)."""
@@ -81,12 +92,14 @@ def contract_gap(contract: Contract, ctx: Context) -> str | None:
     if contract.priorities and not contract.priorities & ctx.priorities:
         return f"{name} does not cover {'stroke' if exam.stroke else exam.priority} exams"
     if contract.hours:
-        local = ctx.local(contract.timezone)
-        if local is None:
+        # The hours say which orders the contract takes: those placed within them, read
+        # even after they close (an order in at 19:55 is still ours at 20:05).
+        ordered = ctx.ordered_local(contract.timezone)
+        if ordered is None:
             return f"{name} has an unknown time zone {contract.timezone}"
-        if shift_in_force(contract.hours, local) is None:
+        if shift_in_force(contract.hours, ordered) is None:
             return (
-                f"{name} does not cover {describe_local(local, contract.timezone)}"
+                f"{name} does not cover orders placed {describe_local(ordered, contract.timezone)}"
                 f" (hours {describe_shifts(contract.hours)})"
             )
     return None
@@ -261,3 +274,35 @@ def judge(
         if failed(check(reader, ctx)):
             return tuple(found), None
     return tuple(found), contract
+
+
+_BLOCKED_AS = {
+    Constraint.ACTIVE: "inactive",
+    Constraint.PRIVILEGES: "without privileges at the facility",
+    Constraint.CONTRACT: "not covered by a contract",
+    Constraint.SUBSPECIALTY: "not the subspecialist the contract requires",
+    Constraint.SHIFT: "off shift or unavailable",
+    Constraint.CONFLICT: "excluded (conflict)",
+    Constraint.CAPACITY: "at capacity",
+}
+
+
+def _blocked_as(constraint: Constraint, exam: Exam) -> str:
+    if constraint is Constraint.LICENCE:
+        return (
+            f"without a {exam.state} licence" if exam.state else "without a licence (state unknown)"
+        )
+    if constraint is Constraint.MODALITY:
+        return f"not reading {exam.modality}" if exam.modality else "modality unknown"
+    return _BLOCKED_AS[constraint]
+
+
+def nobody_reason(blocked: Counter[Constraint], exam: Exam) -> str:
+    """'No eligible reader: 5 off shift or unavailable, 3 without a TX licence'."""
+    if not blocked:
+        return "No eligible reader: no reader in the roster"
+    order = list(Constraint)
+    ranked = sorted(blocked.items(), key=lambda item: (-item[1], order.index(item[0])))
+    return "No eligible reader: " + ", ".join(
+        f"{count} {_blocked_as(constraint, exam)}" for constraint, count in ranked
+    )

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
+from services.assignment.engine import rerouting
 from services.assignment.engine.constraints import (
     ANY_KIND,
     PRIMARY,
     Context,
-    check_active,
-    check_shift,
     judge,
+    nobody_reason,
 )
 from services.assignment.engine.model import (
     Candidate,
@@ -30,6 +30,7 @@ from services.assignment.engine.model import (
     Contract,
     Decision,
     Exam,
+    Failure,
     Licence,
     Privilege,
     Reader,
@@ -38,7 +39,7 @@ from services.assignment.engine.model import (
 )
 from services.assignment.engine.policies import Policy, Scoring
 from services.assignment.engine.scoring import ScoreInputs, Weights, score_all
-from services.assignment.engine.workload import DEFAULT_MAX_WAIT, Workload
+from services.assignment.engine.workload import DEFAULT_MAX_WAIT, DEFAULT_READ_SIGMA, Workload
 
 # Turnaround when no contract sets a target for the priority (domain.md, field figures);
 # moved here from services/assignment/tasks.py, which keeps its copy until it uses these.
@@ -59,7 +60,11 @@ class EngineSettings:
 
     max_wait: timedelta = DEFAULT_MAX_WAIT  # work waiting longer jumps the queue
     stat_bypasses_capacity: bool = True  # STAT and stroke may exceed capacity caps
-    balance_window: timedelta = timedelta(hours=8)  # completed RVUs counted for balance
+    balance_window: timedelta = timedelta(hours=12)  # at most this much of a shift counts
+    read_sigma: float = DEFAULT_READ_SIGMA  # spread of log read time (reads in progress)
+    # Unstarted work predicted to wait longer moves to a reader finishing it that much
+    # sooner (a third of it for STAT and stroke); None: never (rerouting.better_placed).
+    rebalance_after: timedelta | None = timedelta(minutes=10)
     weights: Weights = field(default_factory=Weights)  # of the scoring terms
 
 
@@ -75,38 +80,6 @@ def contract_target(contract: Contract, exam: Exam) -> timedelta | None:
     if exam.stroke and "stroke" in contract.targets:
         return contract.targets["stroke"]
     return contract.targets.get(exam.priority)
-
-
-_BLOCKED_AS = {
-    Constraint.ACTIVE: "inactive",
-    Constraint.PRIVILEGES: "without privileges at the facility",
-    Constraint.CONTRACT: "not covered by a contract",
-    Constraint.SUBSPECIALTY: "not the subspecialist the contract requires",
-    Constraint.SHIFT: "off shift or unavailable",
-    Constraint.CONFLICT: "excluded (conflict)",
-    Constraint.CAPACITY: "at capacity",
-}
-
-
-def _blocked_as(constraint: Constraint, exam: Exam) -> str:
-    if constraint is Constraint.LICENCE:
-        return (
-            f"without a {exam.state} licence" if exam.state else "without a licence (state unknown)"
-        )
-    if constraint is Constraint.MODALITY:
-        return f"not reading {exam.modality}" if exam.modality else "modality unknown"
-    return _BLOCKED_AS[constraint]
-
-
-def nobody_reason(blocked: Counter[Constraint], exam: Exam) -> str:
-    """'No eligible reader: 5 off shift or unavailable, 3 without a TX licence'."""
-    if not blocked:
-        return "No eligible reader: no reader in the roster"
-    order = list(Constraint)
-    ranked = sorted(blocked.items(), key=lambda item: (-item[1], order.index(item[0])))
-    return "No eligible reader: " + ", ".join(
-        f"{count} {_blocked_as(constraint, exam)}" for constraint, count in ranked
-    )
 
 
 class Engine:
@@ -159,7 +132,8 @@ class Engine:
     def reader(self, reader_id: str) -> Reader | None:
         return self._readers.get(reader_id)
 
-    def _context(self, exam: Exam, now: datetime, kinds: frozenset[str] = PRIMARY) -> Context:
+    def context(self, exam: Exam, now: datetime, kinds: frozenset[str] = PRIMARY) -> Context:
+        """One exam at one instant, for the hard constraints (constraints.Context)."""
         return Context(
             exam=exam,
             now=now,
@@ -176,7 +150,7 @@ class Engine:
         contracts covering the exam when it was ordered; else the default turnaround."""
         if exam.deadline is not None:
             return exam.deadline
-        ctx = self._context(exam, exam.ordered_at)
+        ctx = self.context(exam, exam.ordered_at)
         targets = [
             target
             for contract in self._of_facility.get(exam.facility or "", ())
@@ -200,6 +174,7 @@ class Engine:
             balance_window=self.settings.balance_window,
             max_wait=self.settings.max_wait,
             discipline=self.policy.discipline,
+            read_sigma=self.settings.read_sigma,
         )
 
     def _candidates(
@@ -212,7 +187,7 @@ class Engine:
         groups: Collection[str] | None,
         all_failures: bool,
     ) -> list[Candidate]:
-        ctx = self._context(exam, now, PRIMARY if groups is None else ANY_KIND)
+        ctx = self.context(exam, now, PRIMARY if groups is None else ANY_KIND)
         judged = [(reader, *judge(reader, ctx, all_failures=all_failures)) for reader in readers]
         eligible = [reader for reader, failures, _ in judged if not failures]
         scores = score_all(eligible, self._inputs(exam, now, deadline))
@@ -231,11 +206,16 @@ class Engine:
             exam, now, deadline, self._scope(groups), groups=groups, all_failures=True
         )
 
-    def _shortlist(self, exam: Exam, groups: Collection[str] | None) -> list[Reader]:
-        """Readers both licensed in the exam's state and privileged at its facility."""
-        ids = self._by_state.get(exam.state or "", set()) & self._by_facility.get(
+    def licensed_and_privileged(self, exam: Exam) -> set[str]:
+        """Ids of the readers holding a licence in the exam's state and privileges at its
+        facility (of any date: the constraints judge the dates)."""
+        return self._by_state.get(exam.state or "", set()) & self._by_facility.get(
             exam.facility or "", set()
         )
+
+    def _shortlist(self, exam: Exam, groups: Collection[str] | None) -> list[Reader]:
+        """Readers both licensed in the exam's state and privileged at its facility."""
+        ids = self.licensed_and_privileged(exam)
         if groups is not None:
             ids = {i for i in ids if self._readers[i].group in groups}
         return [self._readers[i] for i in sorted(ids, key=self._rank.__getitem__)]
@@ -302,7 +282,7 @@ class Engine:
     def overflow_contract(self, exam: Exam, now: datetime) -> Contract | None:
         """The partner vendor's overflow contract covering the exam now: the one with the
         shortest turnaround for it (ties: lowest id), or None."""
-        ctx = self._context(exam, now, OVERFLOW)
+        ctx = self.context(exam, now, OVERFLOW)
         covering = [
             contract
             for contract in self._of_facility.get(exam.facility or "", ())
@@ -330,6 +310,7 @@ class Engine:
             assigned_at=now,
             patient=exam.patient,
             stroke=exam.stroke,
+            exam=exam,
         )
         self.workload.add(work)
         return work
@@ -340,29 +321,35 @@ class Engine:
             reader_id, now, discipline=self.policy.discipline, max_wait=self.settings.max_wait
         )
 
-    def readers_off_shift(self, now: datetime) -> list[str]:
-        """Readers holding unstarted work who are now off shift, unavailable, inactive or
-        gone from the roster: their unstarted work is to be re-routed."""
-        probe = Exam("", None, None, None, None, "routine", now, 0.0, 0.0)
-        ctx = self._context(probe, now)
-        away = []
-        for reader_id in self.workload.readers():
-            if all(w.started_at is not None for w in self.workload.open_for(reader_id)):
-                continue
-            reader = self._readers.get(reader_id)
-            if reader is None or check_active(reader, ctx) or check_shift(reader, ctx):
-                away.append(reader_id)
-        return sorted(away)
+    def waits(self, reader_id: str, now: datetime) -> list[tuple[Work, float]]:
+        """The reader's unstarted work in reading order, with the minutes until each is
+        predicted to be opened."""
+        return self.workload.starts(
+            reader_id,
+            now,
+            discipline=self.policy.discipline,
+            max_wait=self.settings.max_wait,
+            sigma=self.settings.read_sigma,
+        )
+
+    def busy_for(self, reader_id: str, now: datetime) -> float:
+        """Minutes until the reader is predicted to finish the reads they have open."""
+        return self.workload.busy_for(reader_id, now, sigma=self.settings.read_sigma)
 
     def stranded(self, now: datetime) -> list[Work]:
-        """Unstarted open work whose reader is away now (readers_off_shift), by deadline."""
-        work = [
-            w
-            for reader_id in self.readers_off_shift(now)
-            for w in self.workload.open_for(reader_id)
-            if w.started_at is None
-        ]
-        return sorted(work, key=lambda w: (w.deadline, w.order_id))
+        """Unstarted open work that must leave its reader now: the reader is away or no
+        longer passes a hard constraint for it (rerouting.py), by deadline."""
+        return rerouting.stranded(self, now)
+
+    def why_stranded(self, work: Work, now: datetime) -> Failure | None:
+        """Why `work` must leave its reader now (None when it may stay)."""
+        return rerouting.why_stranded(self, work, now)
+
+    def rebalance(self, now: datetime, *, limit: int | None = None) -> list[Work]:
+        """Unstarted open work that another reader would finish sooner by more than
+        settings.rebalance_after (rerouting.py): to be routed again. `limit` bounds the
+        decisions it takes (one per work judged again): a sweep's budget."""
+        return rerouting.better_placed(self, now, limit=limit)
 
     def waiting_past_max(self, now: datetime) -> list[Work]:
         """Unstarted open work assigned longer than max_wait ago, longest waiting first."""

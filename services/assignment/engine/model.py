@@ -151,6 +151,7 @@ class Work:
     patient: str | None = None
     started_at: datetime | None = None  # reading began (Task in-progress)
     stroke: bool = False
+    exam: Exam | None = None  # what is read, to judge the reader again later (if known)
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,14 +88,23 @@ def test_a_stroke_exam_counts_as_stat_for_a_contract() -> None:
     assert constraints_failed(stat_only, exam(priority="urgent", stroke=True)) == {"r1": []}
 
 
-def test_a_contract_covers_only_its_hours_in_its_own_time_zone() -> None:
+def test_a_contract_covers_only_orders_placed_in_its_hours_in_its_own_time_zone() -> None:
     days = contract(hours=(shift("07:00", "19:00", WEEKDAYS),), timezone="America/Chicago")
     hours = engine(contracts=(days,))
-    assert constraints_failed(hours, exam()) == {"r1": []}  # Wed 09:00 Chicago
+    assert constraints_failed(hours, exam()) == {"r1": []}  # ordered Wed 09:00 Chicago
     saturday = datetime.fromisoformat("2026-11-28T09:00+00:00")  # Sat 03:00 Chicago
-    assert _details(hours, exam(), saturday) == [
-        "Contract c1 does not cover Sat 03:00 America/Chicago (hours Mon-Fri 07:00-19:00)"
+    assert _details(hours, exam(ordered_at=saturday), saturday) == [
+        "Contract c1 does not cover orders placed Sat 03:00 America/Chicago"
+        " (hours Mon-Fri 07:00-19:00)"
     ]
+
+
+def test_an_order_placed_in_the_contracts_hours_is_still_covered_after_they_close() -> None:
+    days = contract(hours=(shift("07:00", "19:00", WEEKDAYS),), timezone="America/Chicago")
+    before_close = datetime.fromisoformat("2026-11-25T00:55+00:00")  # Tue 18:55 Chicago
+    after_close = datetime.fromisoformat("2026-11-25T01:10+00:00")  # Tue 19:10 Chicago
+    late_read = engine(contracts=(days,))
+    assert constraints_failed(late_read, exam(ordered_at=before_close), after_close) == {"r1": []}
 
 
 def test_one_covering_contract_among_several_is_enough() -> None:

@@ -1,13 +1,18 @@
 """Decisions as the service relies on them: deadlines from contracts, the explanation of
 every candidate, overflow to a partner vendor, nobody eligible with the reason, and the
-work to re-route when readers leave or work waits too long."""
+work to re-route -- when its reader leaves or may no longer read it, when it waits too
+long, when another reader would finish it much sooner."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import MappingProxyType
+from typing import Any
 
-from services.assignment.engine.model import Licence, Privilege
+import pytest
+
+from services.assignment.engine.engine import Engine, EngineSettings
+from services.assignment.engine.model import Constraint, Licence, Privilege, Work
 from services.assignment.tests.engine.factory import (
     NOW,
     contract,
@@ -15,6 +20,7 @@ from services.assignment.tests.engine.factory import (
     exam,
     reader,
     shift,
+    span,
     work,
 )
 
@@ -142,8 +148,10 @@ def test_unstarted_work_of_a_reader_gone_off_shift_is_stranded() -> None:
     chosen.workload.add(work("elsewhere", "r2"))
     assert chosen.stranded(NOW) == []
     later = NOW + 2 * HOUR
-    assert chosen.readers_off_shift(later) == ["r1"]
     assert [w.order_id for w in chosen.stranded(later)] == ["waiting"]
+    [waiting] = chosen.stranded(later)
+    failure = chosen.why_stranded(waiting, later)
+    assert failure is not None and failure.constraint is Constraint.SHIFT
 
 
 def test_work_of_a_reader_removed_from_the_roster_is_stranded() -> None:
@@ -151,6 +159,102 @@ def test_work_of_a_reader_removed_from_the_roster_is_stranded() -> None:
     chosen.workload.add(work("w", "r2"))
     chosen.replace_roster(type(chosen.roster)(readers=(reader("r1"),), contracts=(contract(),)))
     assert [w.order_id for w in chosen.stranded(NOW)] == ["w"]
+
+
+def _assigned(chosen: Engine, order_id: str = "o1", **changes: Any) -> Work:
+    decision = chosen.choose(exam(order_id, **changes), NOW)
+    opened = chosen.assign(decision, NOW)
+    assert opened is not None
+    return opened
+
+
+def _stranded_by(chosen: Engine, now: datetime) -> list[str]:
+    found = []
+    for w in chosen.stranded(now):
+        failure = chosen.why_stranded(w, now)
+        found.append(failure.constraint.value if failure else "-")
+    return found
+
+
+@pytest.mark.parametrize(
+    ("change", "constraint"),
+    [
+        ({"licences": (Licence("TX", span("2026-01-01", "2026-11-25")),)}, "licence"),
+        ({"privileges": (Privilege("f1", span("2026-01-01", "2026-11-25")),)}, "privileges"),
+        ({"span": span("2026-01-01", "2026-11-25")}, "active"),
+    ],
+)
+def test_unstarted_work_is_stranded_when_a_lapse_at_midnight_ends_the_readers_right(
+    change: dict[str, Any], constraint: str
+) -> None:
+    chosen = engine((reader(**change),))
+    _assigned(chosen)
+    assert chosen.stranded(NOW) == []
+    after_midnight = datetime.fromisoformat("2026-11-26T00:30+00:00")
+    assert _stranded_by(chosen, after_midnight) == [constraint]
+
+
+def test_unstarted_work_is_stranded_when_the_roster_no_longer_lets_its_reader_read_it() -> None:
+    chosen = engine((reader("r1"), reader("r2")))
+    _assigned(chosen, "ct")
+    opened = _assigned(chosen, "begun")
+    chosen.workload.start(opened.order_id, NOW)
+    held = {w.reader for w in chosen.workload}
+    no_ct = tuple(
+        reader(r, modalities=frozenset({"MR"})) if r in held else reader(r) for r in ("r1", "r2")
+    )
+    chosen.replace_roster(type(chosen.roster)(readers=no_ct, contracts=(contract(),)))
+    assert [w.order_id for w in chosen.stranded(NOW)] == ["ct"]  # a read begun is finished
+    assert _stranded_by(chosen, NOW) == ["modality"]
+    mr_contract = contract(modalities=frozenset({"MR"}))
+    chosen.replace_roster(
+        type(chosen.roster)(readers=(reader("r1"), reader("r2")), contracts=(mr_contract,))
+    )
+    assert _stranded_by(chosen, NOW) == ["contract"]
+
+
+def test_a_reader_at_capacity_keeps_the_work_they_hold() -> None:
+    chosen = engine((reader(max_open_tasks=1),))
+    _assigned(chosen)
+    assert chosen.stranded(NOW) == []
+
+
+def test_work_stuck_behind_a_long_read_moves_to_a_reader_now_free() -> None:
+    chosen = engine((reader("a"), reader("b")))
+    for name in ("a", "b"):  # each reading, with another read queued
+        chosen.workload.add(work(f"{name}-long", name, read_minutes=16.0))
+        chosen.workload.start(f"{name}-long", NOW)
+        chosen.workload.add(work(f"{name}-next", name, read_minutes=16.0, deadline=NOW + HOUR))
+    queued = _assigned(chosen, "queued", deadline=NOW + 2 * HOUR)
+    assert chosen.rebalance(NOW) == []  # nobody would read it sooner
+    later = NOW + 40 * MINUTE  # b has read both; a's first read runs on and on
+    chosen.workload.start("b-next", NOW + 16 * MINUTE)
+    for order in ("b-long", "b-next"):
+        chosen.workload.remove(order, completed_at=later)
+    assert [w.order_id for w in chosen.rebalance(later)] == [queued.order_id]
+
+
+def test_work_waiting_a_little_stays_where_it_is() -> None:
+    chosen = engine((reader("a"), reader("b")))
+    chosen.workload.add(work("short", "a", read_minutes=5.0))
+    chosen.workload.start("short", NOW - 4 * MINUTE)
+    chosen.workload.add(work("queued", "a", read_minutes=10.0, exam=exam("queued")))
+    assert chosen.rebalance(NOW) == []  # opened in about 3 minutes: not worth a move
+    never = engine((reader("a"), reader("b")), settings=EngineSettings(rebalance_after=None))
+    never.workload.add(work("long", "a", read_minutes=60.0))
+    never.workload.start("long", NOW)
+    never.workload.add(work("queued", "a", exam=exam("queued")))
+    assert never.rebalance(NOW) == []
+
+
+def test_one_free_reader_receives_one_moved_read_at_a_time() -> None:
+    chosen = engine((reader("a"), reader("b")))
+    chosen.workload.add(work("long", "a", read_minutes=60.0))
+    chosen.workload.start("long", NOW)
+    for n in range(3):
+        chosen.workload.add(work(f"q{n}", "a", exam=exam(f"q{n}"), deadline=NOW + (n + 1) * HOUR))
+    assert [w.order_id for w in chosen.rebalance(NOW)] == ["q0"]
+    assert chosen.rebalance(NOW, limit=0) == []  # a sweep's budget of decisions
 
 
 def test_work_waiting_past_the_maximum_is_listed_longest_first() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.assignment.engine.clock import describe_days, shift_end, zone
+from services.assignment.engine.clock import describe_days, shift_end, shift_start, zone
 from services.assignment.engine.model import Constraint
 from services.assignment.tests.engine.factory import (
     NOW,
@@ -118,6 +118,15 @@ def test_back_to_back_shifts_end_when_the_last_one_ends() -> None:
     assert tz is not None
     shifts = (shift("08:00", "16:00"), shift("16:00", "20:00"))
     assert shift_end(shifts, NOW, tz) == _at("2026-11-26T02:00")  # 20:00 CST
+
+
+def test_time_on_shift_starts_when_the_first_of_back_to_back_shifts_began() -> None:
+    tz = zone("America/Chicago")
+    assert tz is not None
+    shifts = (shift("22:00", "06:00"), shift("06:00", "14:00"))  # a night, then a day
+    assert shift_start(shifts, NOW, tz) == _at("2026-11-25T04:00")  # 22:00 CST the night before
+    assert shift_start((shift("08:00", "16:00"),), NOW, tz) == _at("2026-11-25T14:00")
+    assert shift_start((shift("10:00", "16:00"),), NOW, tz) is None  # 09:00: not yet on
 
 
 def test_days_are_described_as_runs() -> None:
