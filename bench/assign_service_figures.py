@@ -58,6 +58,8 @@ def phase_figures(
         "latency_ms": _ms([t["total"] for t in timings]),
         "process_cpu_ms_per_order": round(sum(r["cpu_s"] for r in reports) / orders * 1000, 2),
         "postgres_cpu_ms_per_order": round(cpu_s["postgres"] / orders * 1000, 2),
+        "gc_ms_per_order": round(sum(sum(r["gc_s"]) for r in reports) / orders * 1000, 2),
+        "gc_collections": [sum(r["gc_collections"][g] for r in reports) for g in range(3)],
         # CPU of the rest of the machine: other people's work on the shared cores (the
         # processes' own CPU ends with their window; the machine's is read a little later).
         "others_cores": round(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import json
 import statistics
 import time
@@ -90,6 +91,26 @@ class Timing:
 
 _current: contextvars.ContextVar[Timing | None] = contextvars.ContextVar("timing", default=None)
 SWEEPS: list[dict[str, float]] = []
+
+
+class GcClock:
+    """Time the process spends in the garbage collector, per generation."""
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0, 0.0]
+        self.collections = [0, 0, 0]
+        self._began = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.seconds[info["generation"]] += time.perf_counter() - self._began
+            self.collections[info["generation"]] += 1
+
+    def reset(self) -> None:
+        self.seconds, self.collections = [0.0, 0.0, 0.0], [0, 0, 0]
 
 
 def _timed(stage: str | Callable[[Timing], str], original: Callable[..., Awaitable[Any]]) -> Any:
@@ -306,11 +327,13 @@ async def run(job: Job, barrier: Any, queue: Any) -> None:
     intake = FakeIntake(*job.patients.values())
     deliver = route_one if job.mode == "route" else baseline_writer(job.readers)
     failures: list[str] = []
+    collector = GcClock()
     async with LifespanManager(app, startup_timeout=120, shutdown_timeout=120):
         numbers = iter(enumerate(job.warmup, start=10_000_000))
         await _lanes(deliver, app.state, intake, numbers, job, failures)
         await asyncio.to_thread(barrier.wait, 600)
         SWEEPS.clear()
+        collector.reset()
         began, cpu = time.time(), time.process_time()
         numbers = iter(enumerate(job.orders, start=1))
         done = await _lanes(deliver, app.state, intake, numbers, job, failures)
@@ -323,6 +346,8 @@ async def run(job: Job, barrier: Any, queue: Any) -> None:
                 "timings": [t.stages for t in done],
                 "sweeps": list(SWEEPS),
                 "failures": failures,
+                "gc_s": list(collector.seconds),
+                "gc_collections": list(collector.collections),
             }
         )
         if job.probe_engine:  # after the report, so that the phase's CPU figures leave it out

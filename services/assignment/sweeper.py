@@ -9,7 +9,8 @@ ASSIGNMENT_SWEEP_SECONDS on each replica (and at once when a read is declined):
 - finished reads leave read_work once they no longer count for balance.
 
 Each sweep is one transaction under the decision lock, so replicas sweep in turn and never
-route one read twice; at most SWEEP_BATCH reads move per sweep.
+route one read twice; at most SWEEP_BATCH reads move per sweep. It reads only the rows that
+may have to move (`_may_move`), not every open read.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy import and_, or_
 
 from services.assignment import work
 from services.assignment.flows import engine_state, reroute
@@ -49,10 +51,10 @@ async def sweep(app_state: Any, *, now: datetime | None = None) -> int:
     async with app_state.database.transaction() as session:
         context = service_context(app_state, session)
         async with state.locked(session) as (engine, clock):
-            stranded = {w.order_id for w in engine.stranded(now)}
-            rows = await work.rows_where(
-                session, read_work.c.status.in_((*work.OPEN_STATUSES, "rejected"))
-            )
+            away = engine.stranded(now)
+            stranded = {w.order_id for w in away}
+            condition = _may_move(now, accept_within, {w.reader for w in away})
+            rows = await work.rows_where(session, condition)
             for row in sorted(rows, key=lambda r: r.deadline):
                 if moved >= SWEEP_BATCH:
                     break
@@ -73,6 +75,23 @@ async def sweep(app_state: Any, *, now: datetime | None = None) -> int:
             horizon = now - max(state.settings.balance_window, timedelta(hours=24))
             await work.purge(session, closed_before=horizon)
     return moved
+
+
+def _may_move(now: datetime, accept_within: timedelta, away: set[str]) -> Any:
+    """The rows `_why` may move, and a few more: declined, waiting for a reader, routed at
+    least the shortest acceptance time ago, or held by a reader who is `away` (with
+    unstarted work while off shift). Reading only these, rather than every open read, keeps
+    a sweep's time under the decision lock from growing with the backlog."""
+    c = read_work.c
+    return or_(
+        c.status == "rejected",
+        and_(
+            c.status == "requested",
+            c.vendor.is_(None),
+            or_(c.reader.is_(None), c.assigned_at <= now - accept_within / 3),
+        ),
+        and_(c.status.in_(work.OPEN_STATUSES), c.reader.in_(sorted(away))),
+    )
 
 
 def _why(
