@@ -74,6 +74,10 @@ def phase_figures(
         figures["stages_ms"] = {
             stage: _ms([t.get(stage, 0.0) for t in timings]) for stage in (*STAGES, "held")
         }
+        figures["statements"] = {
+            "before_lock": round(statistics.fmean(t["statements_before"] for t in timings), 1),
+            "under_lock": round(statistics.fmean(t["statements_locked"] for t in timings), 1),
+        }
         figures["lock"] = {
             "held_share_of_window": round(sum(held) / window, 3),
             "ceiling_per_s": round(len(held) / sum(held), 1),
@@ -160,6 +164,13 @@ def lock_rows(phases: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]
     header = ["", *(f"{p['replicas']} x {p['concurrency']}" for p in routed)]
     rows = [
         ["orders/s measured", *(f"{p['per_s']:,.0f}" for p in routed)],
+        [
+            "SQL statements per order before / under the lock",
+            *(
+                f"{p['statements']['before_lock']} / {p['statements']['under_lock']}"
+                for p in routed
+            ),
+        ],
         [
             "lock held, share of the window",
             *(f"{p['lock']['held_share_of_window']:.2f}" for p in routed),

@@ -30,6 +30,7 @@ from typing import Any
 import uvloop
 from asgi_lifespan import LifespanManager
 from opentelemetry import trace
+from sqlalchemy import event
 
 from services.assignment import flows, state, sweeper, work
 from services.assignment.app import create_app
@@ -84,6 +85,7 @@ class Timing:
     start: float = field(default_factory=time.perf_counter)
     locked: float | None = None
     stages: dict[str, float] = field(default_factory=dict)
+    statements: list[int] = field(default_factory=lambda: [0, 0])  # before / under the lock
 
     def add(self, stage: str, seconds: float) -> None:
         self.stages[stage] = self.stages.get(stage, 0.0) + seconds
@@ -184,6 +186,19 @@ def install_probes() -> None:
     sweeper.sweep = timed_sweep
 
 
+def count_statements(*engines: Any) -> None:
+    """Count the SQL statements each delivery sends (BEGIN, COMMIT and the pool's ping are
+    not among them), before and under the decision lock, on `engines` (AsyncEngine)."""
+
+    def counted(*_: Any) -> None:
+        timing = _current.get()
+        if timing is not None:
+            timing.statements[timing.locked is not None] += 1
+
+    for engine in engines:
+        event.listen(engine.sync_engine, "before_cursor_execute", counted)
+
+
 def replica_settings(url: str, audit_url: str, sweep_seconds: float = 5.0) -> AssignmentSettings:
     """What a test app gets (tests/fixtures.py make_settings), quiet, without rate limits;
     reads are never timed out for not being accepted during the run."""
@@ -241,6 +256,7 @@ async def route_one(
     timing.add("inbox+lookup", (end - timing.start) - inside)
     timing.stages["total"] = end - timing.start
     timing.stages["held"] = end - timing.locked if timing.locked else 0.0
+    timing.stages["statements_before"], timing.stages["statements_locked"] = timing.statements
     return timing
 
 
@@ -329,6 +345,7 @@ async def run(job: Job, barrier: Any, queue: Any) -> None:
     failures: list[str] = []
     collector = GcClock()
     async with LifespanManager(app, startup_timeout=120, shutdown_timeout=120):
+        count_statements(app.state.database.engine, app.state.audit.database.engine)
         numbers = iter(enumerate(job.warmup, start=10_000_000))
         await _lanes(deliver, app.state, intake, numbers, job, failures)
         await asyncio.to_thread(barrier.wait, 600)
