@@ -162,14 +162,21 @@ def run_phase(
         before, machine = _postgres_cpu(port), machine_busy()[0]
         sampler = LockSampler(dsn)
         sampler.start()
-        reports = [queue.get(timeout=1800) for _ in processes]
+        reports: list[dict[str, Any]] = []
+        probes: list[dict[str, Any]] = []
+        while len(reports) < len(processes):  # a probe may come before another's report
+            message = queue.get(timeout=1800)
+            (probes if "probe" in message else reports).append(message)
         cpu = {
             "postgres": _spent(_postgres_cpu(port), before),
             "machine": machine_busy()[0] - machine,
         }
         sampler.halt.set()
         sampler.join()
-        probes = [queue.get(timeout=600) for job in jobs if job.probe_engine]
+        while len(probes) < sum(job.probe_engine for job in jobs):
+            if any("fatal" in r for r in reports):
+                break
+            probes.append(queue.get(timeout=600))
     finally:
         for process in processes:
             process.join(timeout=120)
