@@ -28,11 +28,11 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev
 LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet \
               --custom-compile-command "make lock"
 
-.PHONY: help install run token test lint fmt migrate bench bench-events bench-tenancy bench-assign k8s lock check-lock clean
+.PHONY: help install run token test lint fmt migrate bench bench-events bench-tenancy bench-assign bench-assign-service k8s lock check-lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target> [VAR=value]\n\nTargets:\n"} \
-	     /^[a-zA-Z0-9_.-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	     /^[a-zA-Z0-9_.-]+:.*## / {printf "  %-21s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@printf '\nVariables: PYTEST_ARGS (extra pytest args), DATABASE_URL, AUDIT_DATABASE_URL (migrate), K8S_VERSION (k8s),\n           CLIENT (token), BENCH_ARGS (e.g. BENCH_ARGS="--duration 20 --concurrency 64"; see docs/benchmarks.md)\n'
 
 install: $(STAMP) ## Create .venv (Python 3.11) and install the locked runtime+dev dependencies
@@ -98,6 +98,9 @@ bench-tenancy: $(STAMP) ## What tenant isolation costs: intake reads as system v
 
 bench-assign: $(STAMP) ## Assignment engine: a simulated day vs baselines, an offline optimum, decision latency (no database)
 	"$(PY)" -m bench.assign $(BENCH_ARGS)
+
+bench-assign-service: $(STAMP) ## Assignment service: routing orders in one and three replicas vs plain Task writes (PostgreSQL)
+	"$(PY)" bench/assign_service.py $(BENCH_ARGS)
 
 k8s: $(STAMP) ## Render the dev and prod overlays to build/k8s/ and validate them offline
 	@command -v kubectl >/dev/null || { echo "error: kubectl is required" >&2; exit 1; }

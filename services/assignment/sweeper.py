@@ -6,6 +6,8 @@ ASSIGNMENT_SWEEP_SECONDS on each replica (and at once when a read is declined):
   goes to the next best, without the reader who let it wait;
 - unstarted work of a reader gone off shift, unavailable or inactive is re-routed;
 - reads waiting unassigned are tried again (a reader may have come on shift);
+- a read not yet accepted moves when another reader would finish it clearly sooner (the
+  engine's rebalance: e.g. its reader is stuck behind a long read);
 - finished reads leave read_work once they no longer count for balance.
 
 Each sweep is one transaction under the decision lock, so replicas sweep in turn and never
@@ -23,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy import and_, or_
 
 from services.assignment import work
 from services.assignment.engine.engine import Engine
@@ -33,6 +36,7 @@ from shared.fhir.service import now_utc
 
 log = logging.getLogger("teleradiology.assignment")
 SWEEP_BATCH = 200
+REBALANCE_BUDGET = 50  # reads judged again for a better place per sweep (~130 ms at scale)
 
 
 def accept_deadline(row: Any, accept_within: timedelta) -> datetime:
@@ -60,14 +64,15 @@ async def sweep(app_state: Any, *, now: datetime | None = None) -> int:
     async with app_state.database.transaction() as session:
         context = service_context(app_state, session)
         async with state.locked(session) as (engine, clock):
-            stranded = {w.order_id for w in engine.stranded(now)}
-            rows = await work.rows_where(
-                session, read_work.c.status.in_((*work.OPEN_STATUSES, "rejected"))
-            )
+            away = engine.stranded(now)
+            stranded = {w.order_id for w in away}
+            better = {w.order_id for w in engine.rebalance(now, limit=REBALANCE_BUDGET)}
+            condition = _may_move(now, accept_within, {w.reader for w in away}, better)
+            rows = await work.rows_where(session, condition)
             for row in sorted(rows, key=lambda r: r.deadline):
                 if moved >= SWEEP_BATCH:
                     break
-                move = _move(row, now, accept_within, stranded, engine)
+                move = _move(row, now, accept_within, stranded, better, engine)
                 if move is None or (move.only_if_someone and not _someone(engine, row, move, now)):
                     continue
                 await reroute(
@@ -87,6 +92,24 @@ async def sweep(app_state: Any, *, now: datetime | None = None) -> int:
     return moved
 
 
+def _may_move(now: datetime, accept_within: timedelta, away: set[str], better: set[str]) -> Any:
+    """The rows `_move` may move, and a few more: declined, waiting for a reader, routed at
+    least the shortest acceptance time ago, held by a reader who is `away`, or better placed
+    elsewhere. Reading only these, rather than every open read, keeps a sweep's time under
+    the decision lock from growing with the backlog."""
+    c = read_work.c
+    return or_(
+        c.status == "rejected",
+        and_(
+            c.status == "requested",
+            c.vendor.is_(None),
+            or_(c.reader.is_(None), c.assigned_at <= now - accept_within / 3),
+        ),
+        and_(c.status.in_(work.OPEN_STATUSES), c.reader.in_(sorted(away))),
+        c.order_id.in_(sorted(better)),
+    )
+
+
 def _someone(engine: Engine, row: Any, move: Move, now: datetime) -> bool:
     """Whether anyone (a reader or an overflow vendor) could take the read now."""
     decision = engine.choose(work.exam_of(row, exclude=move.exclude), now)
@@ -94,7 +117,12 @@ def _someone(engine: Engine, row: Any, move: Move, now: datetime) -> bool:
 
 
 def _move(
-    row: Any, now: datetime, accept_within: timedelta, stranded: set[str], engine: Engine
+    row: Any,
+    now: datetime,
+    accept_within: timedelta,
+    stranded: set[str],
+    better: set[str],
+    engine: Engine,
 ) -> Move | None:
     """Why `row` should be routed again now (None: it stays where it is)."""
     if row.status == "rejected":
@@ -112,6 +140,9 @@ def _move(
         leave_out = frozenset({reader.practitioner}) if reader else frozenset()
         # Someone else, if anyone can take it; the reader may still take it later.
         return Move("not accepted in time", leave_out, remember=False, only_if_someone=True)
+    if row.status == "requested" and row.order_id in better:
+        # Not accepted yet, and another reader would finish it clearly sooner.
+        return Move("another reader will finish it sooner", only_if_someone=True)
     return None
 
 
