@@ -20,7 +20,9 @@ Terms, in the order they matter (weights in Weights):
 - patient: a bonus when the reader already holds open work of the same patient.
 The two bonuses are fixed, the minutes are weighted by urgency: for a routine read a
 subspecialist is worth ~10 min of waiting, for a STAT ~1.5 min, for a stroke half a minute
--- preferences break near-ties of urgent work and never outweigh reading it sooner.
+-- preferences break near-ties of urgent work and never outweigh reading it sooner. The
+patient bonus is the smaller, the last of the issue's preferences (~7 min of a routine
+read's waiting): a patient's second study waits behind their first only briefly.
 Ties fall to the reader id, so the choice is reproducible.
 """
 
@@ -47,7 +49,9 @@ class Weights:
     balance: float = 10.0  # per RVU/hour on shift above the eligible mean
     stat_balance: float = 10.0  # per open STAT above the eligible mean (STAT, stroke)
     subspecialty: float = 15.0  # bonus: the exam's preferred subspecialty
-    patient: float = 25.0  # bonus: already reading this patient's open studies
+    patient: float = (
+        10.0  # bonus: already reading this patient's open studies (the last preference)
+    )
 
 
 @dataclass(frozen=True, slots=True)

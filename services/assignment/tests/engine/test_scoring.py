@@ -132,14 +132,21 @@ def test_a_subspecialist_is_preferred() -> None:
     assert "neuro subspecialist" in decision.reason
 
 
-def test_a_patients_open_studies_stay_with_one_reader() -> None:
+def test_a_patients_open_studies_stay_with_one_reader_who_reads_them_as_soon() -> None:
     chosen = engine((reader("r1"), reader("r2")))
-    chosen.workload.add(work("earlier", "r2", patient="pat-7"))
+    _reading(chosen, "r1", minutes_in=5)
+    _reading(chosen, "r2", minutes_in=5, patient="pat-7")  # as far into the first study
     decision = chosen.choose(exam(patient="pat-7"), NOW)
-    assert decision.reader is not None and decision.reader.id == "r2"
+    assert _chosen(decision) == "r2"
     assert decision.score is not None and decision.score.parts["patient"] < 0
-    other = chosen.choose(exam("o2", patient="pat-8"), NOW)
-    assert other.reader is not None and other.reader.id == "r1"
+    assert "already reading this patient's open studies" in decision.reason
+    assert _chosen(chosen.choose(exam("o2", patient="pat-8"), NOW)) == "r1"
+
+
+def test_a_patients_second_study_does_not_wait_long_for_their_reader() -> None:
+    chosen = engine((reader("r1"), reader("r2")))
+    _reading(chosen, "r2", minutes_in=1, patient="pat-7")  # 15 more minutes, about
+    assert _chosen(chosen.choose(exam(patient="pat-7"), NOW)) == "r1"
 
 
 def test_a_read_predicted_past_the_shift_end_goes_to_someone_staying() -> None:
