@@ -328,6 +328,7 @@ async def probe_engine(app_state: Any, exams: list[Any]) -> dict[str, Any]:
             recorded[key].append(time.perf_counter() - began)
     figures: dict[str, Any] = {"readers": len(engine.roster.readers), "exams": len(exams)}
     figures["open_reads"] = sum(1 for _ in engine.workload)
+    figures["roster_reload_ms_p50"] = round(await _roster_reload(app_state) * 1000, 1)
     for key in spent:
         figures[key] = {
             "choose_ms_p50": round(statistics.median(spent[key]) * 1000, 2),
@@ -335,6 +336,19 @@ async def probe_engine(app_state: Any, exams: list[Any]) -> dict[str, Any]:
             "event_bytes_p50": statistics.median(sizes[key]),
         }
     return figures
+
+
+async def _roster_reload(app_state: Any, times: int = 3) -> float:
+    """What every replica does under the lock after a roster or contract write: the roster
+    read and indexed again (into a spare EngineState, the replica's own is left alone)."""
+    spent = []
+    for _ in range(times):
+        spare = state.EngineState(app_state.assignment.settings)
+        async with app_state.database.transaction() as session:
+            began = time.perf_counter()
+            await spare._load_roster(session)
+            spent.append(time.perf_counter() - began)
+    return statistics.median(spent)
 
 
 async def run(job: Job, barrier: Any, queue: Any) -> None:
