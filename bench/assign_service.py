@@ -194,40 +194,51 @@ def shapes(args: argparse.Namespace) -> list[tuple[int, int]]:
     return [(1, 1), (1, args.concurrency), (args.replicas, args.concurrency)]
 
 
+def phase_jobs(
+    args: argparse.Namespace,
+    world: World,
+    name: str,
+    mode: str,
+    shape: tuple[int, int],
+    urls: tuple[str, str],
+) -> tuple[list[Job], list[str]]:
+    """One job per replica of a phase (its share of new orders, its warm-up), and the ids
+    of every order the phase sends."""
+    replicas, concurrency = shape
+    orders = make_orders(world, name, args.orders)
+    jobs = []
+    for r in range(replicas):
+        mine, warmup = orders[r::replicas], make_orders(world, f"{name}-warm{r}", args.warmup)
+        references = {o["subject"]["reference"] for o in mine + warmup}
+        jobs.append(
+            Job(
+                name=f"{name}-{r}",
+                mode=mode,
+                database_url=urls[0],
+                audit_url=urls[1],
+                orders=mine,
+                warmup=warmup,
+                patients={ref: world.patients[ref] for ref in references},
+                concurrency=concurrency,
+                readers=sorted(world.names.items()),
+                sweep_seconds=args.sweep_seconds,
+                probe_engine=mode == "route" and r == 0,
+            )
+        )
+    return jobs, [o["id"] for job in jobs for o in job.orders + job.warmup]
+
+
 def measure(args: argparse.Namespace, world: World, url: str, audit_url: str) -> dict[str, Any]:
     """Every phase, baseline then routed per shape; the figures and the orders sent."""
     dsn, port = _asyncpg_dsn(url), make_url(url).port
-    readers = sorted(world.names.items())
     phases: list[dict[str, Any]] = []
-    routed: list[str] = []
-    written: list[str] = []
+    sent: dict[str, list[str]] = {"route": [], "baseline": []}
     for replicas, concurrency in shapes(args):
         for mode in ("baseline", "route"):
             name = f"{mode}-{replicas}x{concurrency}"
-            orders = make_orders(world, name, args.orders)
-            warmups = [make_orders(world, f"{name}-warm{r}", args.warmup) for r in range(replicas)]
-            jobs = []
-            for r in range(replicas):
-                mine = orders[r::replicas]
-                patients = {
-                    o["subject"]["reference"]: world.patients[o["subject"]["reference"]]
-                    for o in mine + warmups[r]
-                }
-                jobs.append(
-                    Job(
-                        name=f"{name}-{r}",
-                        mode=mode,
-                        database_url=url,
-                        audit_url=audit_url,
-                        orders=mine,
-                        warmup=warmups[r],
-                        patients=patients,
-                        concurrency=concurrency,
-                        readers=readers,
-                        sweep_seconds=args.sweep_seconds,
-                        probe_engine=mode == "route" and r == 0,
-                    )
-                )
+            jobs, ids = phase_jobs(
+                args, world, name, mode, (replicas, concurrency), (url, audit_url)
+            )
             started = time.monotonic()
             reports, cpu, waiters = run_phase(name, jobs, dsn=dsn, port=port)
             failures = [f for r in reports for f in r["failures"]]
@@ -237,15 +248,14 @@ def measure(args: argparse.Namespace, world: World, url: str, audit_url: str) ->
                 )
             figures = phase_figures(name, mode, replicas, concurrency, reports, cpu, waiters)
             phases.append(figures)
-            sent = [o["id"] for o in orders] + [o["id"] for w in warmups for o in w]
-            (routed if mode == "route" else written).extend(sent)
+            sent[mode].extend(ids)
             print(
                 f"{name}: {figures['orders']} in {figures['window_s']} s, {figures['per_s']}/s, "
                 f"p50 {figures['latency_ms']['p50']} ms, p99 {figures['latency_ms']['p99']} ms, "
                 f"others {figures['others_cores']} cores (phase {time.monotonic() - started:.0f} s)",
                 flush=True,
             )
-    return {"phases": phases, "routed": routed, "written": written}
+    return {"phases": phases, "routed": sent["route"], "written": sent["baseline"]}
 
 
 def report(result: dict[str, Any]) -> dict[str, str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from bench.assign_service_replica import STAGES
+from bench.assign_service_probes import STAGES
 from services.assignment.tasks import READ_TASK_SYSTEM
 
 
@@ -70,34 +70,49 @@ def phase_figures(
         "failures": [f for r in reports for f in r["failures"]],
     }
     if mode == "route":
-        held = [t["held"] for t in timings]
-        figures["stages_ms"] = {
+        figures |= _route_figures(timings, reports, window, lock_waiters)
+    return figures
+
+
+def _route_figures(
+    timings: list[dict[str, float]],
+    reports: list[dict[str, Any]],
+    window: float,
+    lock_waiters: list[int],
+) -> dict[str, Any]:
+    """Stage times, statements, the lock and the sweeps of a routed phase."""
+    held = [t["held"] for t in timings]
+    return {
+        "stages_ms": {
             stage: _ms([t.get(stage, 0.0) for t in timings]) for stage in (*STAGES, "held")
-        }
-        figures["statements"] = {
+        },
+        "statements": {
             "before_lock": round(statistics.fmean(t["statements_before"] for t in timings), 1),
             "under_lock": round(statistics.fmean(t["statements_locked"] for t in timings), 1),
-        }
-        figures["lock"] = {
+        },
+        "lock": {
             "held_share_of_window": round(sum(held) / window, 3),
             "ceiling_per_s": round(len(held) / sum(held), 1),
             "waiting_backends_mean": round(statistics.fmean(lock_waiters), 2)
             if lock_waiters
             else None,
             "samples": len(lock_waiters),
-        }
-        sweeps = [s for r in reports for s in r["sweeps"]]
-        figures["sweeps"] = {
-            "count": len(sweeps),
-            "ms_mean": round(statistics.fmean(s["ms"] for s in sweeps), 1) if sweeps else None,
-            "ms_max": round(max(s["ms"] for s in sweeps), 1) if sweeps else None,
-            "held_ms_mean": round(statistics.fmean(s["held_ms"] for s in sweeps), 1)
-            if sweeps
-            else None,
-            "held_ms_total": round(sum(s["held_ms"] for s in sweeps), 1),
-        }
-        figures["engine_probe"] = next((r["engine"] for r in reports if r.get("engine")), None)
-    return figures
+        },
+        "sweeps": _sweep_figures([s for r in reports for s in r["sweeps"]]),
+        "engine_probe": next((r["engine"] for r in reports if r.get("engine")), None),
+    }
+
+
+def _sweep_figures(sweeps: list[dict[str, float]]) -> dict[str, Any]:
+    if not sweeps:
+        return {"count": 0, "held_ms_total": 0.0}
+    return {
+        "count": len(sweeps),
+        "ms_mean": round(statistics.fmean(s["ms"] for s in sweeps), 1),
+        "ms_max": round(max(s["ms"] for s in sweeps), 1),
+        "held_ms_mean": round(statistics.fmean(s["held_ms"] for s in sweeps), 1),
+        "held_ms_total": round(sum(s["held_ms"] for s in sweeps), 1),
+    }
 
 
 def comparison_rows(phases: list[dict[str, Any]]) -> list[list[str]]:

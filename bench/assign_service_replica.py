@@ -9,15 +9,12 @@ orders with `concurrency` in flight and puts its observations on the queue.
 A delivery is what the consumer endpoint does for one event (shared/events/consumer.py
 `_consume`, without the HTTP request and signature check): one transaction with the inbox
 row and the `order-registered` handler, whose Patient read goes to a fake intake in memory.
-Probes (`install_probes`) time the stages of each delivery: perf_counter around the
-service's own functions, a few microseconds per order.
+Probes (bench/assign_service_probes.py) time the stages of each delivery.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import gc
 import json
 import statistics
 import time
@@ -30,9 +27,16 @@ from typing import Any
 import uvloop
 from asgi_lifespan import LifespanManager
 from opentelemetry import trace
-from sqlalchemy import event
 
-from services.assignment import flows, state, sweeper, work
+from bench.assign_service_probes import (
+    SWEEPS,
+    GcClock,
+    Timing,
+    count_statements,
+    current,
+    install_probes,
+)
+from services.assignment import state
 from services.assignment.app import create_app
 from services.assignment.consumers import CONSUMPTIONS, assign_order
 from services.assignment.decisions import decision_event, record_decision
@@ -44,23 +48,11 @@ from services.assignment.tasks import read_task
 from services.assignment.tests.routing_support import FakeIntake
 from shared.events.consumer import ConsumerContext, _first_delivery, service_context
 from shared.events.received import ReceivedEvent
-from shared.fhir.service import FhirService, now_utc
+from shared.fhir.service import now_utc
 from tests.fixtures import DEV_TOKEN, EVENTS_SECRET
 
 CONSUMPTION = next(c for c in CONSUMPTIONS if c.handler is assign_order)
 _TRACER = trace.get_tracer("teleradiology.consumer")
-# Stages of a routed order, in the order they happen (ms each, per order).
-STAGES = (
-    "inbox+lookup",  # from BEGIN: inbox row, the Task lookup before the lock, Patient read
-    "advance",  # the UPDATE of the clock row: lock wait + round trip
-    "catch_up",  # other replicas' read_work rows since this replica last looked
-    "lookup_locked",  # the Task lookup again, under the lock
-    "engine",  # Engine.choose(explain=True)
-    "task_write",  # FhirService.create of the Task (row, history, index, outbox)
-    "read_work",  # the read_work row written and read back
-    "audit",  # the decision AuditEvent, its own transaction on the audit database
-    "commit",  # COMMIT of the routing transaction (releases the lock)
-)
 
 
 @dataclass(slots=True)
@@ -76,127 +68,6 @@ class Job:
     readers: list[tuple[str, str]] = field(default_factory=list)  # baseline: (role id, name)
     sweep_seconds: float = 5.0
     probe_engine: bool = False  # after the window: choose() with and without explain
-
-
-@dataclass(slots=True)
-class Timing:
-    """The moments and stage times of one delivery (or one sweep)."""
-
-    start: float = field(default_factory=time.perf_counter)
-    locked: float | None = None
-    stages: dict[str, float] = field(default_factory=dict)
-    statements: list[int] = field(default_factory=lambda: [0, 0])  # before / under the lock
-
-    def add(self, stage: str, seconds: float) -> None:
-        self.stages[stage] = self.stages.get(stage, 0.0) + seconds
-
-
-_current: contextvars.ContextVar[Timing | None] = contextvars.ContextVar("timing", default=None)
-SWEEPS: list[dict[str, float]] = []
-
-
-class GcClock:
-    """Time the process spends in the garbage collector, per generation."""
-
-    def __init__(self) -> None:
-        self.seconds = [0.0, 0.0, 0.0]
-        self.collections = [0, 0, 0]
-        self._began = 0.0
-        gc.callbacks.append(self._callback)
-
-    def _callback(self, phase: str, info: dict[str, Any]) -> None:
-        if phase == "start":
-            self._began = time.perf_counter()
-        else:
-            self.seconds[info["generation"]] += time.perf_counter() - self._began
-            self.collections[info["generation"]] += 1
-
-    def reset(self) -> None:
-        self.seconds, self.collections = [0.0, 0.0, 0.0], [0, 0, 0]
-
-
-def _timed(stage: str | Callable[[Timing], str], original: Callable[..., Awaitable[Any]]) -> Any:
-    async def probe(*args: Any, **kwargs: Any) -> Any:
-        timing = _current.get()
-        if timing is None:
-            return await original(*args, **kwargs)
-        began = time.perf_counter()
-        try:
-            return await original(*args, **kwargs)
-        finally:
-            name = stage(timing) if callable(stage) else stage
-            timing.add(name, time.perf_counter() - began)
-
-    return probe
-
-
-def install_probes() -> None:
-    """Wrap the service functions a routing transaction goes through with timers."""
-    advance = work.advance
-
-    async def timed_advance(session: Any, *, roster: bool = False) -> work.Clock:
-        timing = _current.get()
-        began = time.perf_counter()
-        clock = await advance(session, roster=roster)
-        if timing is not None:
-            timing.locked = time.perf_counter()
-            timing.add("advance", timing.locked - began)
-        return clock
-
-    work.advance = timed_advance
-    state.EngineState._catch_up = _timed("catch_up", state.EngineState._catch_up)  # type: ignore[method-assign]
-    state.EngineState._load_roster = _timed("roster_load", state.EngineState._load_roster)  # type: ignore[method-assign]
-    FhirService.match_ids = _timed(  # type: ignore[method-assign]
-        lambda t: "lookup_locked" if t.locked else "lookup_before", FhirService.match_ids
-    )
-    FhirService.create = _timed("task_write", FhirService.create)  # type: ignore[method-assign]
-    flows._remember = _timed("read_work", flows._remember)
-    flows._record = _timed("audit", flows._record)
-    choose = Engine.choose
-
-    def timed_choose(self: Engine, *args: Any, **kwargs: Any) -> Decision:
-        timing = _current.get()
-        began = time.perf_counter()
-        try:
-            return choose(self, *args, **kwargs)
-        finally:
-            if timing is not None:
-                timing.add("engine", time.perf_counter() - began)
-
-    Engine.choose = timed_choose  # type: ignore[method-assign]
-    sweep = sweeper.sweep
-
-    async def timed_sweep(app_state: Any, **kwargs: Any) -> int:
-        timing = Timing()
-        token = _current.set(timing)
-        try:
-            return await sweep(app_state, **kwargs)
-        finally:
-            _current.reset(token)
-            end = time.perf_counter()
-            held = end - timing.locked if timing.locked else 0.0
-            SWEEPS.append(
-                {
-                    "ms": (end - timing.start) * 1000,
-                    "wait_ms": timing.stages.get("advance", 0.0) * 1000,
-                    "held_ms": held * 1000,
-                }
-            )
-
-    sweeper.sweep = timed_sweep
-
-
-def count_statements(*engines: Any) -> None:
-    """Count the SQL statements each delivery sends (BEGIN, COMMIT and the pool's ping are
-    not among them), before and under the decision lock, on `engines` (AsyncEngine)."""
-
-    def counted(*_: Any) -> None:
-        timing = _current.get()
-        if timing is not None:
-            timing.statements[timing.locked is not None] += 1
-
-    for engine in engines:
-        event.listen(engine.sync_engine, "before_cursor_execute", counted)
 
 
 def replica_settings(url: str, audit_url: str, sweep_seconds: float = 5.0) -> AssignmentSettings:
@@ -236,7 +107,7 @@ async def route_one(
 ) -> Timing:
     """Deliver one order event as the consumer endpoint does; the delivery's timing."""
     timing = Timing()
-    token = _current.set(timing)
+    token = current.set(timing)
     try:
         with _TRACER.start_as_current_span(f"consume {CONSUMPTION.name}"):
             async with app_state.database.transaction() as session:
@@ -250,7 +121,7 @@ async def route_one(
                 handled = time.perf_counter()
         end = time.perf_counter()
     finally:
-        _current.reset(token)
+        current.reset(token)
     timing.add("commit", end - handled)
     inside = sum(v for k, v in timing.stages.items() if k != "lookup_before")
     timing.add("inbox+lookup", (end - timing.start) - inside)
@@ -328,6 +199,7 @@ async def probe_engine(app_state: Any, exams: list[Any]) -> dict[str, Any]:
             recorded[key].append(time.perf_counter() - began)
     figures: dict[str, Any] = {"readers": len(engine.roster.readers), "exams": len(exams)}
     figures["open_reads"] = sum(1 for _ in engine.workload)
+    figures["roster_reload_ms_p50"] = round(await _roster_reload(app_state) * 1000, 1)
     for key in spent:
         figures[key] = {
             "choose_ms_p50": round(statistics.median(spent[key]) * 1000, 2),
@@ -335,6 +207,19 @@ async def probe_engine(app_state: Any, exams: list[Any]) -> dict[str, Any]:
             "event_bytes_p50": statistics.median(sizes[key]),
         }
     return figures
+
+
+async def _roster_reload(app_state: Any, times: int = 3) -> float:
+    """What every replica does under the lock after a roster or contract write: the roster
+    read and indexed again (into a spare EngineState, the replica's own is left alone)."""
+    spent = []
+    for _ in range(times):
+        spare = state.EngineState(app_state.assignment.settings)
+        async with app_state.database.transaction() as session:
+            began = time.perf_counter()
+            await spare._load_roster(session)
+            spent.append(time.perf_counter() - began)
+    return statistics.median(spent)
 
 
 async def run(job: Job, barrier: Any, queue: Any) -> None:
