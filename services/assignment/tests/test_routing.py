@@ -165,19 +165,22 @@ async def test_a_reader_at_capacity_gets_no_routine_work_but_stat_goes_over(
     assert owner(await the_task(assignment, "order-3")) == only
 
 
-async def test_one_patients_open_studies_stay_with_one_reader(
+async def test_between_equally_placed_readers_one_patients_studies_stay_together(
     assignment_app: FastAPI, assignment: httpx.AsyncClient
 ) -> None:
     await add_contract(assignment)
     await add_reader(assignment, family="First")
     await add_reader(assignment, family="Second")
+    patients = FakeIntake(*({**patient_in("TX"), "id": f"patient-{n}"} for n in (1, 2)))
+    orders = [("order-1", 1), ("order-2", 2), ("order-3", 1)]  # each reader gets one first
 
-    for n in (1, 2):
-        await deliver(assignment_app, assign_order, new_order(f"order-{n}"))
+    for order_id, patient in orders:
+        order = new_order(order_id, patient=f"Patient/patient-{patient}")
+        await deliver(assignment_app, assign_order, order, patients)
 
-    assert owner(await the_task(assignment, "order-1")) == owner(
-        await the_task(assignment, "order-2")
-    )
+    first, second, third = [owner(await the_task(assignment, o)) for o, _ in orders]
+    assert first != second  # the work was shared...
+    assert third == first  # ...and the patient's second study joined the first
 
 
 async def test_a_final_report_completes_the_read_and_frees_the_reader(
