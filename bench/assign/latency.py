@@ -14,7 +14,7 @@ import random
 import statistics
 import time
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.assign.arrivals import generate
@@ -30,7 +30,7 @@ AIM_P99_MS = 10.0
 SCALE = WorldShape(
     facilities=2000, us_readers=880, sydney_readers=70, zurich_readers=50, privilege_share=0.14
 )
-NOW = datetime(2026, 11, 3, 21, tzinfo=EASTERN)  # a Tuesday, the evening peak
+NOW = datetime(2026, 11, 3, 21, tzinfo=EASTERN).astimezone(UTC)  # a Tuesday evening (peak)
 
 
 def scale_world(seed: int) -> World:
@@ -61,7 +61,7 @@ def fill(
         if not allowed:
             continue
         reader = rng.choice(present) if present and rng.random() < 0.8 else rng.choice(allowed)
-        assigned = now - timedelta(minutes=rng.uniform(0, 600))
+        assigned = min(exam.ordered_at + timedelta(minutes=rng.uniform(0, 10)), now)
         started = reader not in reading and rng.random() < 0.5  # one read at a time
         reading |= {reader} if started else set()
         engine.workload.add(
@@ -71,12 +71,12 @@ def fill(
                 priority=exam.priority,
                 rvu=exam.rvu,
                 read_minutes=exam.read_minutes,
-                deadline=engine.deadline(replace(exam, ordered_at=assigned)),
+                deadline=engine.deadline(exam),
                 assigned_at=assigned,
                 patient=f"pat-open-{rng.getrandbits(32):x}",
                 started_at=now - timedelta(minutes=rng.uniform(0, 20)) if started else None,
                 stroke=exam.stroke,
-                exam=replace(exam, order_id=f"open-{n:06d}", ordered_at=assigned),
+                exam=replace(exam, order_id=f"open-{n:06d}"),
             )
         )
         n += 1

@@ -24,7 +24,7 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
@@ -105,9 +105,11 @@ class Simulation:
         behaviour: Behaviour | None = None,
     ) -> None:
         self.world, self.policy, self.seed = world, policy, seed
-        self.start, self.end = start, end
+        # In UTC throughout: an aware datetime adds a timedelta on its own wall clock, so
+        # "now + 22 min" at 01:59 US Eastern on the night the clocks go back is an hour late.
+        self.start, self.end = start.astimezone(UTC), end.astimezone(UTC)
         self.behaviour = behaviour or Behaviour()
-        self.stop = end + self.behaviour.drain
+        self.stop = self.end + self.behaviour.drain
         self.roster = world.roster
         self.arrivals = arrivals
         self.orders: dict[str, OrderState] = {}
@@ -136,7 +138,7 @@ class Simulation:
         return random.Random(":".join((str(self.seed), *key))).random()
 
     def _push(self, when: datetime, kind: str, payload: tuple[Any, ...]) -> None:
-        heapq.heappush(self._events, (when, next(self._seq), kind, payload))
+        heapq.heappush(self._events, (when.astimezone(UTC), next(self._seq), kind, payload))
 
     # ----------------------------------------------------------------- the loop
     def run(self) -> Outcome:

@@ -4,7 +4,7 @@ same day for the same seed, and its MILP must bound every schedule from below.""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -92,3 +92,20 @@ def test_the_small_instance_has_only_orders_someone_may_read() -> None:
     assert 0 < len(arrivals) <= 20
     bounds = lower_bounds(world, arrivals, SmallShape(readers=4, facilities=6, exams=20))
     assert bounds["late"]["modelled"] <= len(arrivals)
+
+
+def test_the_simulation_keeps_its_clock_in_utc_across_the_night_the_clocks_go_back() -> None:
+    # A plan in US Eastern wall time: "now + 22 min" on an Eastern datetime at 01:59 on
+    # 2026-11-01 would be 02:21 EST, an hour late; the simulation's times are UTC.
+    plan = DayPlan(start=datetime(2026, 11, 1, 1, 50, tzinfo=EASTERN), shape=SMALL, seed=7)
+    world, arrivals = prepare(plan)
+    simulation = Simulation(
+        world, arrivals, Policy("engine", world.roster), start=plan.start, end=plan.end, seed=7
+    )
+    assert simulation.start == datetime(2026, 11, 1, 5, 50, tzinfo=UTC)
+    assert all(when.tzinfo is UTC for when, *_ in simulation._events)
+    for order in simulation.run().orders:
+        if order.started_at and order.done_at and not order.vendor:
+            took = (order.done_at - order.started_at).total_seconds() / 60
+            expected = order.arrival.read_minutes * world.speed[order.reader or ""]
+            assert took == pytest.approx(expected, abs=0.01)
