@@ -18,7 +18,7 @@ class AssignmentSettings(ServiceSettings):
         default=5.0, gt=0, description="How often each replica sweeps open reads"
     )
     assignment_max_wait_minutes: float = Field(
-        default=240.0,
+        default=120.0,
         gt=0,
         description="Routine work waiting longer than this is read before newer urgent work",
     )

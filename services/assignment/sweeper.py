@@ -29,6 +29,7 @@ from sqlalchemy import and_, or_
 
 from services.assignment import work
 from services.assignment.engine.engine import Engine
+from services.assignment.engine.model import Work
 from services.assignment.flows import engine_state, reroute
 from services.assignment.tables import read_work
 from shared.events.consumer import service_context
@@ -65,7 +66,7 @@ async def sweep(app_state: Any, *, now: datetime | None = None) -> int:
         context = service_context(app_state, session)
         async with state.locked(session) as (engine, clock):
             away = engine.stranded(now)
-            stranded = {w.order_id for w in away}
+            stranded = {w.order_id: _stranded_reason(engine, w, now) for w in away}
             better = {w.order_id for w in engine.rebalance(now, limit=REBALANCE_BUDGET)}
             condition = _may_move(now, accept_within, {w.reader for w in away}, better)
             rows = await work.rows_where(session, condition)
@@ -110,6 +111,12 @@ def _may_move(now: datetime, accept_within: timedelta, away: set[str], better: s
     )
 
 
+def _stranded_reason(engine: Engine, stranded: Work, now: datetime) -> str:
+    """Why stranded work leaves its reader, in words (e.g. "Off shift: ...")."""
+    failure = engine.why_stranded(stranded, now)
+    return failure.detail if failure else "the reader can no longer take it"
+
+
 def _someone(engine: Engine, row: Any, move: Move, now: datetime) -> bool:
     """Whether anyone (a reader or an overflow vendor) could take the read now."""
     decision = engine.choose(work.exam_of(row, exclude=move.exclude), now)
@@ -120,7 +127,7 @@ def _move(
     row: Any,
     now: datetime,
     accept_within: timedelta,
-    stranded: set[str],
+    stranded: dict[str, str],
     better: set[str],
     engine: Engine,
 ) -> Move | None:
@@ -134,7 +141,7 @@ def _move(
     if row.started_at is not None or row.status in ("in-progress", "on-hold"):
         return None
     if row.order_id in stranded:
-        return Move("the reader went off shift or is unavailable")
+        return Move(stranded[row.order_id])
     if row.status == "requested" and row.assigned_at and now >= accept_deadline(row, accept_within):
         reader = engine.reader(row.reader)
         leave_out = frozenset({reader.practitioner}) if reader else frozenset()

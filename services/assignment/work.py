@@ -146,4 +146,5 @@ def work_of(row: Any, *, finished: bool = False) -> Work | None:
         patient=row.patient,
         started_at=row.started_at,
         stroke=row.stroke,
+        exam=exam_of(row),  # so the engine can judge the reader again (stranded, rebalance)
     )
