@@ -8,7 +8,6 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -110,7 +109,3 @@ def apply_row(workload: Workload, row: Any) -> None:
         if finished is not None:  # counted as read, for RVU balance
             workload.add(finished)
             workload.remove(row.order_id, completed_at=row.closed_at)
-
-
-def balance_horizon(now: datetime, settings: EngineSettings) -> datetime:
-    return now - max(settings.balance_window, timedelta(hours=24))

@@ -32,6 +32,7 @@ from services.assignment.engine.engine import Engine
 from services.assignment.engine.model import Work
 from services.assignment.flows import engine_state, reroute
 from services.assignment.tables import read_work
+from services.assignment.tasks import OPEN_STATUSES
 from shared.events.consumer import service_context
 from shared.fhir.service import now_utc
 
@@ -106,7 +107,7 @@ def _may_move(now: datetime, accept_within: timedelta, away: set[str], better: s
             c.vendor.is_(None),
             or_(c.reader.is_(None), c.assigned_at <= now - accept_within / 3),
         ),
-        and_(c.status.in_(work.OPEN_STATUSES), c.reader.in_(sorted(away))),
+        and_(c.status.in_(OPEN_STATUSES), c.reader.in_(sorted(away))),
         c.order_id.in_(sorted(better)),
     )
 

@@ -20,9 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assignment.engine.model import Exam, Work
 from services.assignment.tables import assignment_clock, read_work
-
-# Task statuses in which a read is still owed (FHIR task-status).
-OPEN_STATUSES = ("requested", "received", "accepted", "ready", "in-progress", "on-hold")
+from services.assignment.tasks import OPEN_STATUSES
 
 
 @dataclass(frozen=True, slots=True)
