@@ -18,6 +18,7 @@ from fastapi import Request, Response
 
 from services.assignment.conformance import DEFINITIONS as ASSIGNMENT
 from services.intake.conformance import DEFINITIONS as INTAKE
+from services.reporting.conformance import DEFINITIONS as REPORTING
 from services.sla.conformance import DEFINITIONS as SLA
 from shared.audit.conformance import DEFINITIONS as AUDIT
 from shared.events.conformance import DEFINITIONS as EVENTS
@@ -27,7 +28,14 @@ from shared.fhir.http import link_url, preferences, respond
 from shared.fhir.outcomes import method_not_allowed
 from shared.fhir.service import format_instant, now_utc
 
-PLATFORM_DEFINITIONS: tuple[Definition, ...] = (*EVENTS, *AUDIT, *INTAKE, *ASSIGNMENT, *SLA)
+PLATFORM_DEFINITIONS: tuple[Definition, ...] = (
+    *EVENTS,
+    *AUDIT,
+    *INTAKE,
+    *ASSIGNMENT,
+    *REPORTING,
+    *SLA,
+)
 _READ_ONLY = "The platform's definitions are read-only"
 
 
