@@ -86,6 +86,12 @@ class Peers:
             url = f"{self.base(service)}/{resource_type}" if following else None
             query = httpx.URL(following).params if following else None
 
+    async def operation(self, service: str, path: str, params: dict[str, str]) -> dict[str, Any]:
+        """The answer (a Parameters resource) of a GET `$operation` at `service`, e.g.
+        `$eligibility` with `order=ServiceRequest/<id>`."""
+        response = await self._send("GET", f"{self.base(service)}/{path}", params=params)
+        return self._json(response, path)
+
     async def put(
         self, service: str, path: str, resource: dict[str, Any], *, params: dict[str, str]
     ) -> dict[str, Any]:

@@ -4,6 +4,8 @@ critical-result communications (signing and the critical loop come later)."""
 from __future__ import annotations
 
 from services.reporting.rules import DiagnosticReportRules, ReportAttachedAccess
+from services.reporting.signing_keys_operation import OPERATION as SIGNING_KEYS
+from services.reporting.verify_operation import OPERATION as VERIFY
 from shared.events.topics import status_becomes, topic
 from shared.fhir.registry import Registry, ResourceDefinition, date, reference, token
 
@@ -93,7 +95,9 @@ REGISTRY = Registry(
                 ),
             ),
             rules=DiagnosticReportRules(),
-            documentation="Radiology reports, accepted only from the read Task's owner.",
+            documentation="Radiology reports, accepted only from the read Task's owner or a "
+            "permitted co-signer; final and later versions are signed (docs/reporting.md).",
+            operations=(VERIFY,),
         ),
         ResourceDefinition(
             type="Provenance",
@@ -120,7 +124,12 @@ REGISTRY = Registry(
                 ),
             ),
             rules=ReportAttachedAccess("target"),
-            documentation="Report signatures.",
+            documentation="Report signatures, made by the service (read-only).",
+            # Only the service signs: a Provenance is never written through the API.
+            interactions=frozenset(
+                {"read", "vread", "search-type", "history-instance", "history-type"}
+            ),
+            operations=(SIGNING_KEYS,),
         ),
         ResourceDefinition(
             type="Communication",

@@ -1,25 +1,38 @@
-"""Reporting's rules: a report is written for an order's read Task, only by its owner.
+"""Reporting's rules for a report write, in the order they run (docs/reporting.md):
 
-The Task lives in assignment; reporting asks for it over FHIR (`Task?focus=` the order) at
-write time, so the check uses the current owner. The writer is the report's
-`resultsInterpreter`, which must name the owner (its PractitionerRole or that role's
-Practitioner); when the caller's token names a user (`fhirUser`), that user must be the
-owner as well. Assignment hears of the final report through its subscription and completes
-the Task.
+1. the status transition and, for a reading, the required content -- every problem in one
+   422 (lifecycle.py, validation.py);
+2. who writes: the read Task's owner or a permitted co-signer (authority.py, asking
+   assignment);
+3. the service's own parts of the version: `issued` (now) and the rendered PDF in
+   presentedForm (pdf.py);
+4. once the version is stored, in the same transaction: its signature (signing.py) when it
+   is final, amended, corrected or appended.
+
+Assignment hears of the final report through its subscription and completes the Task.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from shared.fhir.outcomes import business_rule, forbidden, unavailable
+from services.reporting.authority import authorised_writer, interpreters, relative
+from services.reporting.lifecycle import (
+    APPENDED,
+    READ,
+    SIGNED,
+    addendum_issues,
+    transition_issues,
+)
+from services.reporting.pdf import pdf_attachment, render_report, with_rendering
+from services.reporting.settings import reporting_settings
+from services.reporting.signing import sign_version
+from services.reporting.validation import content_issues, unprocessable
+from shared.fhir.outcomes import business_rule
 from shared.fhir.references import referenced_id
 from shared.fhir.registry import ResourceRules, WriteContext
-from shared.fhir.search.reference import parse
-from shared.peers import Peers
-
-# Reads that can no longer take a report (a completed read still takes amendments).
-_DEAD_TASK_STATUSES = frozenset({"cancelled", "rejected", "failed", "entered-in-error"})
+from shared.fhir.service import format_instant, now_utc
+from shared.fhir.storage.records import StoredResource
 
 
 class DiagnosticReportRules(ResourceRules):
@@ -30,47 +43,57 @@ class DiagnosticReportRules(ResourceRules):
         previous: dict[str, Any] | None,
         context: WriteContext,
     ) -> None:
-        orders = [referenced_id(e, "ServiceRequest") for e in resource.get("basedOn") or []]
-        order_ids = [o for o in orders if o]
-        if len(order_ids) != 1:
+        issues = transition_issues(previous, resource)
+        if resource.get("status") in READ:
+            issues += content_issues(resource)
+        if not issues and previous is not None and resource.get("status") == APPENDED:
+            issues += addendum_issues(previous, resource)
+        if issues:
+            raise unprocessable(issues)
+        writer = await authorised_writer(resource, previous=previous, context=context)
+        context.memo["signer"] = writer.signer
+        if resource.get("status") in READ:
+            _issue_and_render(resource)
+
+    async def after_write(self, stored: StoredResource, *, context: WriteContext) -> None:
+        """Sign a final, amended, corrected or appended version as it was stored."""
+        resource = stored.resource()
+        if resource.get("status") not in SIGNED:
+            return
+        settings = reporting_settings(getattr(context.state, "settings", None))
+        await sign_version(
+            stored,
+            signer=context.memo["signer"],
+            signed_at=resource["issued"],
+            secret=settings.report_signing_key_secret.get_secret_value(),
+            context=context,
+        )
+
+    async def before_delete(self, resource: dict[str, Any], *, context: WriteContext) -> None:
+        """A reading that was released is never deleted: it is marked entered-in-error,
+        so that what the EHR was told stays on record."""
+        if resource.get("status") in SIGNED:
             raise business_rule(
-                "A report is basedOn exactly one ServiceRequest (the order it reads)",
-                "DiagnosticReport.basedOn",
+                "A final report is not deleted: update its status to entered-in-error",
+                "DiagnosticReport.status",
             )
-        if context.peers is None:
-            raise unavailable("Reports cannot be checked against their Task here")
-        task = await _live_task(context.peers, order_ids[0])
-        owner = _task_owner(task)
-        readers = {owner, *await _practitioner_of(context.peers, owner)}
-        context.memo["task"], context.memo["readers"] = task, readers
-        if owner.startswith("Organization/") and owner in context.principal.organizations:
-            return  # a partner vendor's own radiologist reads the vendor's Task
-        interpreters = {
-            e.get("reference")
-            for e in resource.get("resultsInterpreter") or []
-            if isinstance(e, dict)
-        }
-        if not readers & {_relative(i) for i in interpreters if i}:
-            raise business_rule(
-                "resultsInterpreter must name the radiologist the order's Task is assigned to",
-                "DiagnosticReport.resultsInterpreter",
-            )
-        user = context.principal.fhir_user
-        if user is not None and _relative(user) not in readers:
-            raise forbidden("Only the radiologist the read is assigned to may write its report")
 
     async def access_labels(self, resource: dict[str, Any], *, context: WriteContext) -> set[str]:
         """A report is seen by the ordering facility and by whoever its read is assigned
         to (the radiologist behind the owning role, or the partner vendor)."""
         task = context.memo["task"]
         facility = (task.get("requester") or {}).get("reference")
-        return {_relative(label) for label in (facility, *context.memo["readers"]) if label}
+        return {relative(label) for label in (facility, *context.memo["readers"]) if label}
 
 
-def _relative(reference: str) -> str:
-    """`Type/id` of a relative, absolute or versioned reference."""
-    parsed = parse(reference)
-    return f"{parsed[0]}/{parsed[1]}" if parsed and parsed[0] else reference
+def _issue_and_render(resource: dict[str, Any]) -> None:
+    """Stamp `issued` (the moment of this version) and put the PDF of this version in
+    presentedForm, replacing any earlier rendering."""
+    moment = now_utc()
+    issued = format_instant(moment)
+    resource["issued"] = issued
+    content = render_report(resource, signers=interpreters(resource), issued=moment)
+    resource["presentedForm"] = with_rendering(resource, pdf_attachment(content, issued))
 
 
 class ReportAttachedAccess(ResourceRules):
@@ -91,36 +114,3 @@ class ReportAttachedAccess(ResourceRules):
                 if stored is not None:
                     pks.append(stored.pk)
         return await repository.labels(pks)
-
-
-async def _live_task(peers: Peers, order_id: str) -> dict[str, Any]:
-    """The order's live read Task."""
-    tasks = await peers.search(
-        "assignment", "Task", {"focus": f"ServiceRequest/{order_id}", "_count": "20"}
-    )
-    live = [t for t in tasks if t.get("status") not in _DEAD_TASK_STATUSES]
-    if not live:
-        raise business_rule(
-            "The order has no read Task to report on (not assigned yet, or cancelled)",
-            "DiagnosticReport.basedOn",
-        )
-    return live[0]
-
-
-def _task_owner(task: dict[str, Any]) -> str:
-    """The owner (`PractitionerRole/<id>`, or a vendor's `Organization/<id>`) of a Task."""
-    owner = (task.get("owner") or {}).get("reference")
-    if not owner:
-        raise business_rule(
-            "The order's read is not assigned to a radiologist yet", "DiagnosticReport.basedOn"
-        )
-    return _relative(owner)
-
-
-async def _practitioner_of(peers: Peers, owner: str) -> set[str]:
-    """The Practitioner behind an owning PractitionerRole (empty for other owners)."""
-    if not owner.startswith("PractitionerRole/"):
-        return set()
-    role = await peers.read("assignment", owner)
-    practitioner = referenced_id((role or {}).get("practitioner"), "Practitioner")
-    return {f"Practitioner/{practitioner}"} if practitioner else set()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from shared.fhir.registry import Registry
+from shared.fhir.registry import Operation, Registry
 from shared.fhir.search.request import COMMON_PARAMS
 
 FHIR_VERSION = "4.0.1"
@@ -103,6 +104,8 @@ def capability_statement(
         }
         if definition.documentation:
             resource["documentation"] = definition.documentation
+        if definition.operations:
+            resource["operation"] = _operation_entries(definition.operations)
         if definition.type == "Subscription":
             resource |= _subscription_support(registry)
         resources.append(resource)
@@ -131,9 +134,11 @@ def capability_statement(
 def _operations(registry: Registry) -> dict[str, Any]:
     if not registry.operations:
         return {}
-    return {
-        "operation": [
-            {"name": o.name, "definition": o.definition, "documentation": o.documentation}
-            for o in registry.operations
-        ]
-    }
+    return {"operation": _operation_entries(registry.operations)}
+
+
+def _operation_entries(operations: Iterable[Operation]) -> list[dict[str, Any]]:
+    return [
+        {"name": o.name, "definition": o.definition, "documentation": o.documentation}
+        for o in operations
+    ]

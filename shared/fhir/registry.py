@@ -74,6 +74,9 @@ class WriteContext:
     # The app's state (None outside an app): a service's rules may keep their own parts
     # there, e.g. assignment's engine.
     state: Any = None
+    # What the writing service serves, for a rule that writes a resource of another of its
+    # types alongside (e.g. reporting's signature of a report version).
+    registry: Registry | None = None
 
 
 class ResourceRules:
@@ -87,6 +90,10 @@ class ResourceRules:
         context: WriteContext,
     ) -> None:
         """Check `resource` before it is written (raise a FhirError) and fill in defaults."""
+
+    async def after_write(self, stored: StoredResource, *, context: WriteContext) -> None:
+        """Follow up a create or update once the new version is stored, in the same
+        transaction: `stored` carries its id and versionId (a failure rolls both back)."""
 
     async def before_delete(self, resource: dict[str, Any], *, context: WriteContext) -> None:
         """Check (raise a FhirError) or follow up a delete of `resource`, before it is stored."""
@@ -122,6 +129,8 @@ class ResourceDefinition:
     store: Store = "service"
     # The `_sort` of a search that names none (e.g. "-date": newest first).
     default_sort: str | None = None
+    # `$operations` on this type or its instances (listed in the CapabilityStatement).
+    operations: tuple[Operation, ...] = ()
 
     def serves(self, interaction: str) -> bool:
         """Whether `interaction` (a CapabilityStatement code) is served on this type."""
@@ -136,7 +145,9 @@ class ResourceDefinition:
 
 @dataclass(frozen=True, slots=True)
 class Operation:
-    """A system-level `$operation` a service serves at its FHIR base (e.g. `$turnaround`)."""
+    """An `$operation` a service serves: at its FHIR base (`Registry.operations`, e.g.
+    `$turnaround`) or on a type or its instances (`ResourceDefinition.operations`, e.g.
+    `DiagnosticReport/{id}/$verify`)."""
 
     name: str  # without the "$"
     definition: str  # canonical URL of its OperationDefinition

@@ -202,6 +202,7 @@ class FhirService:
         stored = await self.repository.insert(
             definition, stored_resource, last_updated=moment, labels=labels
         )
+        await definition.rules.after_write(stored, context=context)
         return WriteResult(stored, created=True)
 
     async def _resent(self, resource_type: str, holder: str) -> StoredResource:
@@ -265,6 +266,7 @@ class FhirService:
             method="PUT",
             labels=await self._labels(definition, stored_resource, context),
         )
+        await definition.rules.after_write(stored, context=context)
         return WriteResult(stored, created=False)
 
     async def conditional_update(
@@ -352,7 +354,9 @@ class FhirService:
         return sorted(keys)  # one order everywhere, so concurrent claims cannot deadlock
 
     def _write_context(self) -> WriteContext:
-        return WriteContext(self.repository, self.principal, self.peers, state=self.state)
+        return WriteContext(
+            self.repository, self.principal, self.peers, state=self.state, registry=self.registry
+        )
 
     async def _labels(
         self, definition: ResourceDefinition, resource: dict[str, Any], context: WriteContext
@@ -381,6 +385,23 @@ class FhirService:
         missing = [expr for key, expr in wanted.items() if key not in found]
         if missing:
             raise business_rule("The referenced resource does not exist", missing)
+
+
+async def store_alongside(
+    context: WriteContext, resource: dict[str, Any], *, labels: set[str]
+) -> StoredResource:
+    """Store a new resource that a rule writes beside the one being written (e.g. the
+    signature of a report version), in the same transaction: validated, given its id and
+    meta, indexed and announced like any create, visible to whoever sees `labels`."""
+    if context.registry is None:
+        raise RuntimeError("store_alongside needs the writing service's registry")
+    definition = context.registry.require(resource["resourceType"])
+    validate_resource(resource, definition.type)
+    moment = now_utc()
+    stored_resource = with_server_meta(resource, str(uuid4()), 1, moment)
+    return await context.repository.unconfined().insert(
+        definition, stored_resource, last_updated=moment, labels=labels
+    )
 
 
 def with_server_meta(

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scripts.local_platform import alembic_ini
 from services.assignment.tables import assignment_metadata
+from services.reporting.tables import reporting_metadata
 from services.sla.tables import sla_metadata
 from shared.fhir.storage.tables import metadata
 from shared.smart import replay as _replay_table  # noqa: F401  (registers its table)
@@ -68,7 +69,9 @@ async def truncate_all(engine: AsyncEngine) -> None:
     sequences. Not the audit log: it refuses TRUNCATE (tests read back only their own
     AuditEvents)."""
     declared = [
-        t.name for part in (metadata, sla_metadata, assignment_metadata) for t in part.sorted_tables
+        t.name
+        for part in (metadata, sla_metadata, assignment_metadata, reporting_metadata)
+        for t in part.sorted_tables
     ]
     for attempt in range(3):
         try:

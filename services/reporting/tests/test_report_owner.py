@@ -10,122 +10,23 @@ assignment app through an ASGI transport at ASSIGNMENT_URL.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Any
-from uuid import uuid4
+from collections.abc import Callable
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from services.assignment.tasks import READ_TASK_SYSTEM
 from services.reporting.rules import DiagnosticReportRules
+from services.reporting.tests.support import (
+    ASSIGNMENT_URL,
+    Services,
+    new_order,
+    refused,
+    report,
+)
 from shared.auth import Principal
 from shared.fhir.outcomes import FhirError
 from shared.fhir.registry import WriteContext
-from shared.settings import ServiceSettings
-from tests.fixtures import DEV_TOKEN, client_for, start_app
 from tests.support.rest import count, create, update
-
-ASSIGNMENT_URL = "http://assignment.test"
-
-
-@dataclass
-class Services:
-    assignment: httpx.AsyncClient
-    reporting: httpx.AsyncClient
-    reporting_app: FastAPI
-
-    async def radiologist(self) -> tuple[str, str]:
-        """A Practitioner and their PractitionerRole at a facility; both references."""
-        practitioner = await create(
-            self.assignment,
-            {"resourceType": "Practitioner", "active": True, "name": [{"family": "Osei"}]},
-        )
-        role = await create(
-            self.assignment,
-            {
-                "resourceType": "PractitionerRole",
-                "active": True,
-                "practitioner": {"reference": f"Practitioner/{practitioner['id']}"},
-                "organization": {"reference": "Organization/facility-1"},
-            },
-        )
-        return f"PractitionerRole/{role['id']}", f"Practitioner/{practitioner['id']}"
-
-    async def read_task(
-        self, order_id: str, owner: str | None, status: str = "requested"
-    ) -> dict[str, Any]:
-        """The order's read Task at assignment, owned by `owner` (None: unassigned)."""
-        task: dict[str, Any] = {
-            "resourceType": "Task",
-            "identifier": [{"system": READ_TASK_SYSTEM, "value": order_id}],
-            "status": status,
-            "intent": "order",
-            "focus": {"reference": f"ServiceRequest/{order_id}"},
-            "for": {"reference": "Patient/patient-1"},
-        }
-        if owner:
-            task["owner"] = {"reference": owner}
-        return await create(self.assignment, task)
-
-    async def reach_assignment_through(self, transport: httpx.AsyncBaseTransport) -> None:
-        """From now on, reporting's calls to assignment go through `transport`."""
-        peers = self.reporting_app.state.peers
-        await peers.client.aclose()
-        peers.client = peer_client(transport)
-
-
-def peer_client(transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=transport,
-        base_url=ASSIGNMENT_URL,
-        headers={"Authorization": f"Bearer {DEV_TOKEN}", "Accept": "application/fhir+json"},
-    )
-
-
-@pytest.fixture
-async def services(make_settings: Callable[..., ServiceSettings]) -> AsyncIterator[Services]:
-    assignment_app, assignment_manager = await start_app("assignment", make_settings("assignment"))
-    reporting_settings = make_settings("reporting", assignment_url=ASSIGNMENT_URL)
-    reporting_app, reporting_manager = await start_app("reporting", reporting_settings)
-    try:
-        async with client_for(assignment_app) as assignment, client_for(reporting_app) as reporting:
-            both = Services(assignment, reporting, reporting_app)
-            await both.reach_assignment_through(httpx.ASGITransport(app=assignment_app))
-            yield both
-    finally:
-        await reporting_manager.__aexit__(None, None, None)
-        await assignment_manager.__aexit__(None, None, None)
-
-
-def report(*orders: str, interpreter: str | None, status: str = "final") -> dict[str, Any]:
-    """A radiology report of `orders` (its basedOn), read by `interpreter`."""
-    body: dict[str, Any] = {
-        "resourceType": "DiagnosticReport",
-        "status": status,
-        "code": {"coding": [{"system": "http://loinc.org", "code": "24725-4"}]},
-        "subject": {"reference": "Patient/patient-1"},
-        "basedOn": [{"reference": f"ServiceRequest/{o}"} for o in orders],
-        "conclusion": "No acute intracranial abnormality.",
-    }
-    if interpreter:
-        body["resultsInterpreter"] = [{"reference": interpreter}]
-    return body
-
-
-def refused(response: httpx.Response, status: int, expression: str | None = None) -> None:
-    assert response.status_code == status, response.text
-    outcome = response.json()
-    assert outcome["resourceType"] == "OperationOutcome"
-    if expression:
-        assert outcome["issue"][0]["expression"] == [expression]
-
-
-def new_order() -> str:
-    return f"order-{uuid4().hex[:8]}"
-
 
 # -- the owner reports --------------------------------------------------------------------
 
@@ -161,13 +62,15 @@ async def test_an_absolute_reference_to_the_owner_counts_as_the_owner(services: 
 async def test_a_completed_read_still_takes_the_owners_amendment(services: Services) -> None:
     role, _ = await services.radiologist()
     order = new_order()
-    await services.read_task(order, role, status="completed")
+    task = await services.read_task(order, role)
+    final = await create(services.reporting, report(order, interpreter=role))
+    await update(services.assignment, {**task, "status": "completed"})
 
-    response = await services.reporting.post(
-        "/DiagnosticReport", json=report(order, interpreter=role, status="amended")
+    response = await services.reporting.put(
+        f"/DiagnosticReport/{final['id']}", json={**final, "status": "amended"}
     )
 
-    assert response.status_code == 201, response.text
+    assert response.status_code == 200, response.text
 
 
 # -- everyone else is refused -------------------------------------------------------------
