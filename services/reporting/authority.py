@@ -97,7 +97,9 @@ async def authorised_writer(
     await _check_cosigner(context.peers, acting, owner_role, order_id, refusal)
     if acting not in named:
         resource.setdefault("resultsInterpreter", []).append({"reference": acting})
-    return Writer(acting, await _signer_of(context.peers, acting), cosigner=True)
+    signer = await _signer_of(context.peers, acting)
+    context.memo["readers"] = readers | {acting, signer}  # the co-signer sees what they sign
+    return Writer(acting, signer, cosigner=True)
 
 
 def _refusal(by_user: bool) -> FhirError:

@@ -119,7 +119,11 @@ def report(*orders: str, interpreter: str | None, status: str = "final") -> dict
         "resourceType": "DiagnosticReport",
         "status": status,
         "category": [
-            {"coding": [{"system": "http://loinc.org", "code": "LP29684-5", "display": "Radiology"}]}
+            {
+                "coding": [
+                    {"system": "http://loinc.org", "code": "LP29684-5", "display": "Radiology"}
+                ]
+            }
         ],
         "code": {
             "coding": [{"system": "http://loinc.org", "code": "24725-4", "display": "CT Head"}]
@@ -128,9 +132,7 @@ def report(*orders: str, interpreter: str | None, status: str = "final") -> dict
         "basedOn": [{"reference": f"ServiceRequest/{o}"} for o in orders],
         "imagingStudy": [{"reference": "ImagingStudy/study-1"}],
         "conclusion": CONCLUSION,
-        "conclusionCode": [
-            {"coding": [{"system": "http://snomed.info/sct", "code": "281900007"}]}
-        ],
+        "conclusionCode": [{"coding": [{"system": "http://snomed.info/sct", "code": "281900007"}]}],
         "presentedForm": [text_form(REPORT_TEXT, title="Report")],
     }
     if interpreter:
