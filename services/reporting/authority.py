@@ -159,7 +159,7 @@ def _may_sign(eligibility: dict[str, Any], role: str) -> bool:
         if candidate.get("name") != "candidate":
             continue
         parts = candidate.get("part") or []
-        reader = next((p for p in parts if p.get("name") == "reader"), {})
+        reader: dict[str, Any] = next((p for p in parts if p.get("name") == "reader"), {})
         if relative(str((reader.get("valueReference") or {}).get("reference"))) != role:
             continue
         failed = {

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.assignment.tables import assignment_metadata
+from services.reporting.tables import reporting_metadata
 from services.sla.tables import sla_metadata
 from shared.events import tables as _outbox_tables  # noqa: F401
 from shared.fhir.storage.tables import metadata
@@ -24,7 +25,7 @@ from shared.smart import replay as _replay_table  # noqa: F401
 SCHEMAS: dict[str, tuple[list[MetaData], str]] = {
     "intake": ([metadata], "0006"),
     "assignment": ([metadata, assignment_metadata], "assign_0001"),
-    "reporting": ([metadata], "0006"),
+    "reporting": ([metadata, reporting_metadata], "report_0001"),
     "sla": ([metadata, sla_metadata], "sla_0002"),
     "audit": ([metadata], "audit_0001"),  # the shared audit log: the store, append-only
 }

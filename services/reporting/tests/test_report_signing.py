@@ -14,6 +14,7 @@ from typing import Any
 import jwt
 import orjson
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select, update
 
 from services.reporting.settings import ReportingSettings
@@ -196,7 +197,7 @@ def test_the_key_encryption_secret_must_be_set_outside_development() -> None:
         ReportingSettings(
             service_name="reporting",
             environment="test",
-            service_token="s" * 40,
-            events_signing_secret="e" * 40,
+            service_token=SecretStr("s" * 40),
+            events_signing_secret=SecretStr("e" * 40),
             auth_verify_jwks='{"keys": []}',
         )
