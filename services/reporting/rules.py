@@ -19,6 +19,7 @@ from typing import Any
 from services.reporting.authority import authorised_writer, interpreters, relative
 from services.reporting.lifecycle import (
     APPENDED,
+    PRELIMINARY,
     READ,
     SIGNED,
     addendum_issues,
@@ -70,11 +71,11 @@ class DiagnosticReportRules(ResourceRules):
         )
 
     async def before_delete(self, resource: dict[str, Any], *, context: WriteContext) -> None:
-        """A reading that was released is never deleted: it is marked entered-in-error,
-        so that what the EHR was told stays on record."""
-        if resource.get("status") in SIGNED:
+        """Only a preliminary is deleted: anything later is marked entered-in-error (or
+        cancelled) and stays on record, with what the EHR was told."""
+        if resource.get("status") != PRELIMINARY:
             raise business_rule(
-                "A final report is not deleted: update its status to entered-in-error",
+                "Only a preliminary report is deleted: mark it entered-in-error instead",
                 "DiagnosticReport.status",
             )
 

@@ -119,13 +119,20 @@ async def test_a_report_keeps_its_order_and_patient(services: Services) -> None:
     refused(response, 422, "DiagnosticReport.subject")
 
 
-async def test_a_final_report_is_not_deleted(services: Services) -> None:
+@pytest.mark.parametrize("status", ["final", "cancelled", "preliminary"])
+async def test_only_a_preliminary_report_is_deleted(services: Services, status: str) -> None:
     order, role = await _owned_order(services)
-    written = await create(services.reporting, report(order, interpreter=role))
+    start = "final" if status == "final" else "preliminary"
+    written = await create(services.reporting, report(order, interpreter=role, status=start))
+    if status != start:
+        written = await update(services.reporting, {**written, "status": status})
 
     response = await services.reporting.delete(f"/DiagnosticReport/{written['id']}")
 
-    refused(response, 422, "DiagnosticReport.status")
+    if status == "preliminary":
+        assert response.status_code in (200, 204), response.text
+    else:
+        refused(response, 422, "DiagnosticReport.status")
 
 
 # -- addenda ------------------------------------------------------------------------------

@@ -201,3 +201,23 @@ def test_the_key_encryption_secret_must_be_set_outside_development() -> None:
             events_signing_secret=SecretStr("e" * 40),
             auth_verify_jwks='{"keys": []}',
         )
+
+
+async def test_the_capability_statement_lists_the_operations_on_their_types(
+    services: Services,
+) -> None:
+    response = await services.reporting.get("/metadata")
+
+    resources = {r["type"]: r for r in response.json()["rest"][0]["resource"]}
+    verify = resources["DiagnosticReport"]["operation"]
+    assert [(o["name"], o["definition"].rsplit("/", 1)[1]) for o in verify] == [
+        ("verify", "DiagnosticReport-verify")
+    ]
+    assert [o["name"] for o in resources["Provenance"]["operation"]] == ["signing-keys"]
+    assert {i["code"] for i in resources["Provenance"]["interaction"]} == {
+        "read",
+        "vread",
+        "search-type",
+        "history-instance",
+        "history-type",
+    }
