@@ -61,6 +61,7 @@ PROVIDED = {
     "AUDIT_DATABASE_URL": "postgresql+asyncpg://teleradiology:secret@db.example.com:5432/audit",
     "SERVICE_TOKEN": "a-service-token-from-the-secret-manager-0123456789",
     "EVENTS_SIGNING_SECRET": "an-events-signing-secret-from-the-secret-manager",
+    "REPORT_SIGNING_KEY_SECRET": "a-report-signing-key-secret-from-the-secret-manager",
     "AUTH_SIGNING_KEY": TEST_SIGNING_PEM,
     "AUTH_VERIFY_JWKS": TEST_VERIFY_JWKS,
 }

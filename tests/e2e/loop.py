@@ -3,6 +3,7 @@ subscriptions -- as an EHR, an operator and a radiologist would send them."""
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -188,7 +189,16 @@ def report(order_id: str, patient: dict[str, Any], interpreter: str) -> dict[str
         "basedOn": [{"reference": f"ServiceRequest/{order_id}"}],
         "subject": patient,
         "resultsInterpreter": [{"reference": interpreter}],
+        "imagingStudy": [{"reference": f"ImagingStudy/study-of-{order_id}"}],
         "conclusion": "No acute intracranial abnormality.",
+        "conclusionCode": [{"coding": [{"system": "http://snomed.info/sct", "code": "281900007"}]}],
+        "presentedForm": [
+            {
+                "contentType": "text/plain",
+                "data": base64.b64encode(b"CT head: no acute intracranial abnormality.").decode(),
+                "title": "Report",
+            }
+        ],
     }
 
 

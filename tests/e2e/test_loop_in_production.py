@@ -24,6 +24,7 @@ def platform_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "ENVIRONMENT": "production",
         "SERVICE_TOKEN": SERVICE_TOKEN,
         "EVENTS_SIGNING_SECRET": "e2e-events-signing-secret-from-the-secret-store",
+        "REPORT_SIGNING_KEY_SECRET": "e2e-report-signing-key-secret-from-the-secret-store",
         "AUTH_SIGNING_KEY": TEST_SIGNING_PEM,
         "AUTH_VERIFY_JWKS": TEST_VERIFY_JWKS,
     }
