@@ -1,5 +1,5 @@
 """What reporting serves: reports (checked against their read Task), signatures and
-critical-result communications (signing and the critical loop come later)."""
+critical-result communications (the critical loop comes later); docs/reporting.md."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
    422 (lifecycle.py, validation.py);
 2. who writes: the read Task's owner or a permitted co-signer (authority.py, asking
    assignment);
-3. the service's own parts of the version: `issued` (now) and the rendered PDF in
+3. the service's own parts of every version: `issued` (now) and the rendered PDF in
    presentedForm (pdf.py);
 4. once the version is stored, in the same transaction: its signature (signing.py) when it
    is final, amended, corrected or appended.
@@ -53,8 +53,7 @@ class DiagnosticReportRules(ResourceRules):
             raise unprocessable(issues)
         writer = await authorised_writer(resource, previous=previous, context=context)
         context.memo["signer"] = writer.signer
-        if resource.get("status") in READ:
-            _issue_and_render(resource)
+        _issue_and_render(resource)
 
     async def after_write(self, stored: StoredResource, *, context: WriteContext) -> None:
         """Sign a final, amended, corrected or appended version as it was stored."""

@@ -70,6 +70,19 @@ def test_a_system_operation_goes_to_the_service_serving_it() -> None:
     assert refused(error, 404)["code"] == "not-found"
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "DiagnosticReport/r-1/$verify",
+        "DiagnosticReport/r-1/_history/2/$verify",
+        "Provenance/$signing-keys",
+    ],
+)
+def test_a_type_or_instance_operation_goes_to_the_service_of_its_type(path: str) -> None:
+    for method in ("GET", "POST"):
+        assert route(TABLE, method, path) == Route(RouteKind.SERVICE, service="reporting")
+
+
 def test_a_type_declared_by_two_services_is_refused() -> None:
     one = Registry(service="one", definitions=(ResourceDefinition(type="Patient"),))
     other = Registry(service="other", definitions=(ResourceDefinition(type="Patient"),))

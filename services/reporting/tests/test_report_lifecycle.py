@@ -280,3 +280,12 @@ async def test_each_version_carries_a_pdf_of_itself(services: Services) -> None:
     assert final["issued"] > preliminary["issued"]
     old = await services.reporting.get(f"/DiagnosticReport/{final['id']}/_history/1")
     assert CONCLUSION in _pdf_text(old.json())  # the earlier version keeps its own rendering
+
+
+async def test_a_report_marked_entered_in_error_says_so_in_its_pdf(services: Services) -> None:
+    order, role = await _owned_order(services)
+    final = await create(services.reporting, report(order, interpreter=role))
+
+    withdrawn = await update(services.reporting, {**final, "status": "entered-in-error"})
+
+    assert "Status: entered-in-error" in _pdf_text(withdrawn)
