@@ -40,12 +40,11 @@ _INTERPRETER = "DiagnosticReport.resultsInterpreter"
 
 @dataclass(frozen=True, slots=True)
 class Writer:
-    """Who writes this version: `acting` as named (role or practitioner), the Practitioner
-    who signs (`signer`), and whether they write as a co-signer."""
+    """Who writes this version: `acting` as named (role or practitioner) and the
+    Practitioner who signs it (`signer`)."""
 
     acting: str
     signer: str
-    cosigner: bool = False
 
 
 def relative(reference: str) -> str:
@@ -99,7 +98,7 @@ async def authorised_writer(
         resource.setdefault("resultsInterpreter", []).append({"reference": acting})
     signer = await _signer_of(context.peers, acting)
     context.memo["readers"] = readers | {acting, signer}  # the co-signer sees what they sign
-    return Writer(acting, signer, cosigner=True)
+    return Writer(acting, signer)
 
 
 def _refusal(by_user: bool) -> FhirError:

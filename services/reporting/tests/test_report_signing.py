@@ -90,6 +90,13 @@ async def test_verify_holds_for_a_signed_version_and_names_signer_and_key(
     assert _named(answer, "provenance")["resourceType"] == "Provenance"
     assert _named(answer, "signed-at") == final["issued"]
     assert _named(answer, "reason") is None
+    posted = await services.reporting.post(
+        f"/DiagnosticReport/{final['id']}/$verify",
+        json={"resourceType": "Parameters"},
+        headers={"Content-Type": "application/fhir+json"},
+    )
+    assert posted.status_code == 200, posted.text
+    assert _named(posted.json(), "valid") is True
 
 
 async def test_a_version_changed_in_the_database_no_longer_verifies(services: Services) -> None:
