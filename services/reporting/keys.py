@@ -9,6 +9,7 @@ is kept as a JWK whose `kid` is its RFC 7638 thumbprint, and published (signing.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,10 +21,12 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.tables import signing_key
+from shared.fhir.outcomes import internal_error
 from shared.fhir.service import now_utc
 from shared.smart.keys import thumbprint
 
 ALGORITHM = "ES256"
+log = logging.getLogger("teleradiology.reporting")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +59,12 @@ async def signing_key_of(session: AsyncSession, signer: str, *, secret: str) -> 
     row = (await session.execute(statement)).first()
     if row is None:
         return await _new_key(session, signer, secret=secret)
-    private = serialization.load_pem_private_key(row.private_key.encode(), secret.encode())
+    try:
+        private = serialization.load_pem_private_key(row.private_key.encode(), secret.encode())
+    except ValueError:
+        # Not the secret the key was stored with: nothing can be signed until it is back.
+        log.error("signing key cannot be opened", extra={"kid": row.kid})
+        raise internal_error() from None
     assert isinstance(private, ec.EllipticCurvePrivateKey)
     return PrivateKey(row.kid, row.signer, orjson.loads(row.public_jwk), private)
 

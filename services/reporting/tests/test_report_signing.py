@@ -228,3 +228,23 @@ async def test_the_capability_statement_lists_the_operations_on_their_types(
         "history-instance",
         "history-type",
     }
+
+
+async def test_a_key_stored_under_another_secret_signs_nothing_and_nothing_is_written(
+    services: Services,
+) -> None:
+    final, _, _ = await _signed_report(services)
+    settings = services.reporting_app.state.settings
+    services.reporting_app.state.settings = settings.model_copy(
+        update={"report_signing_key_secret": SecretStr("another-secret-" + "x" * 32)}
+    )
+    try:
+        response = await services.reporting.put(
+            f"/DiagnosticReport/{final['id']}", json={**final, "status": "amended"}
+        )
+    finally:
+        services.reporting_app.state.settings = settings
+
+    assert response.status_code == 500, response.text
+    current = await services.reporting.get(f"/DiagnosticReport/{final['id']}")
+    assert current.json()["meta"]["versionId"] == "1"  # the amendment was not stored unsigned
