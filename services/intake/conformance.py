@@ -22,9 +22,10 @@ ORDERING_FACILITY = ExtensionDefinition(
     description=(
         "The client facility that placed the order, when ServiceRequest.requester is a "
         "person rather than the facility. Orders are searched by it (facility=) and the "
-        "facility sees its orders through it."
+        "facility sees its orders through it. On a critical result's follow-up Task "
+        "(whose requester is the radiologist) it names the facility that follows it up."
     ),
-    contexts=("ServiceRequest",),
+    contexts=("ServiceRequest", "Task"),
     value=Value(("Reference",), targets=("Organization",)),
 )
 
