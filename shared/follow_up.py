@@ -20,3 +20,31 @@ def is_follow_up(task: dict[str, Any]) -> bool:
     return any(
         c.get("system") == TASK_KIND_SYSTEM and c.get("code") == CRITICAL_FOLLOW_UP for c in codings
     )
+
+
+# Where a follow-up stands (Task.businessStatus): the escalation level, or closed.
+FOLLOW_UP_STATUS_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/critical-result-status"
+ACKNOWLEDGED = "acknowledged"
+
+
+def follow_up_identifier(communication_id: str) -> dict[str, str]:
+    """The follow-up Task's identifier: one Task per loop (its opening Communication)."""
+    return {"system": FOLLOW_UP_TASK_SYSTEM, "value": communication_id}
+
+
+def follow_up_status(code: str, text: str) -> dict[str, Any]:
+    return {"coding": [{"system": FOLLOW_UP_STATUS_SYSTEM, "code": code}], "text": text}
+
+
+def acknowledged_follow_up(task: dict[str, Any], communication_id: str) -> dict[str, Any]:
+    """`task` closed because its critical result was acknowledged."""
+    return task | {
+        "status": "completed",
+        "businessStatus": follow_up_status(ACKNOWLEDGED, "The critical result was acknowledged"),
+        "output": [
+            {
+                "type": {"text": "Acknowledgement"},
+                "valueReference": {"reference": f"Communication/{communication_id}"},
+            }
+        ],
+    }

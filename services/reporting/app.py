@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.reporting.critical_sweep import critical_sweeping
 from services.reporting.resources import REGISTRY
+from services.reporting.settings import reporting_settings
 from shared.app import create_service_app
 from shared.settings import ServiceSettings
 
@@ -12,6 +14,7 @@ from shared.settings import ServiceSettings
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     return create_service_app(
         registry=REGISTRY,
-        settings=settings or ServiceSettings(service_name="reporting"),
+        settings=reporting_settings(settings),
         description="Reads out: diagnostic reports, their signatures and critical-result communications.",
+        workers=(critical_sweeping,),
     )
