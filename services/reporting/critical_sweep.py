@@ -115,7 +115,7 @@ async def open_loops(state: Any, memory: SweepMemory, now: datetime) -> int:
         step = Step(0, recipient, now, now + window)
         made = await _create(state, opening(report, order or {}, category, step))
         if made is not None:
-            await _sync_task(state, memory, made, _step_of(made))
+            await sync_follow_up(state, memory, made, step_of(made))
         opened += 1
     memory.since = started
     return opened
@@ -149,13 +149,13 @@ async def follow_up_loops(state: Any, memory: SweepMemory, now: datetime) -> int
     for first in openings:
         steps = await _all(state, "Communication", [("part-of", f"Communication/{first['id']}")])
         latest = max([first, *steps], key=level_of)
-        step = _step_of(latest)
+        step = step_of(latest)
         if now >= step.due:
             following = await _escalate(state, first, step, now)
             if following is not None:
                 escalated += 1
                 step = following
-        await _sync_task(state, memory, first, step, exhausted=now >= step.due)
+        await sync_follow_up(state, memory, first, step, exhausted=now >= step.due)
     return escalated
 
 
@@ -169,10 +169,10 @@ async def _escalate(state: Any, first: dict[str, Any], overdue: Step, now: datet
     window = timedelta(minutes=_settings(state).ack_minutes(category))
     step = Step(level, recipient, now, now + window)
     made = await _create(state, escalation(first, step, overdue=overdue.due), still_open=first)
-    return _step_of(made) if made is not None else None
+    return step_of(made) if made is not None else None
 
 
-async def _sync_task(
+async def sync_follow_up(
     state: Any,
     memory: SweepMemory,
     first: dict[str, Any],
@@ -217,7 +217,7 @@ def _code(task: dict[str, Any]) -> str | None:
     )
 
 
-def _step_of(communication: dict[str, Any]) -> Step:
+def step_of(communication: dict[str, Any]) -> Step:
     """The step a stored Communication of a loop stands for."""
     sent = datetime.fromisoformat(str(communication["sent"]).replace("Z", "+00:00"))
     return Step(
