@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.reporting.critical_sweep import critical_sweeping
+from services.reporting.hl7v2 import hl7v2_router
 from services.reporting.resources import REGISTRY
 from services.reporting.settings import reporting_settings
 from shared.app import create_service_app
@@ -16,5 +17,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         registry=REGISTRY,
         settings=reporting_settings(settings),
         description="Reads out: diagnostic reports, their signatures and critical-result communications.",
+        operations=(hl7v2_router(),),
         workers=(critical_sweeping,),
     )

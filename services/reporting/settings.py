@@ -41,6 +41,10 @@ class ReportingSettings(ServiceSettings):
     hl7_sending_facility: str = Field(
         default="TELERAD", description="MSH-4 of the ORU^R01 rendering of a report"
     )
+    hl7_receiving_application: str = Field(
+        default="EHR",
+        description="MSH-5 of the ORU^R01 rendering (MSH-6 is the ordering facility's NPI)",
+    )
 
     def ack_minutes(self, category: int) -> float:
         """How long one step of the ladder waits for an acknowledgement at `category`."""
