@@ -16,12 +16,15 @@ from services.reporting.critical import (
     LADDER,
     UNACKNOWLEDGED,
 )
+from services.reporting.hl7v2 import OPERATION_URL as HL7V2_URL
 from shared.fhir.conformance import (
     CodeSystemDefinition,
     Concept,
     Definition,
     ExtensionDefinition,
     NamingSystemDefinition,
+    OperationDefinition,
+    OperationParameter,
     Value,
 )
 from shared.follow_up import ACKNOWLEDGED, FOLLOW_UP_STATUS_SYSTEM
@@ -125,6 +128,23 @@ CRITICAL_RESULT_STATUS = CodeSystemDefinition(
     ),
 )
 
+HL7V2_OPERATION = OperationDefinition(
+    url=HL7V2_URL,
+    title="Report as HL7 v2.5.1 ORU^R01",
+    description="A final (or amended, corrected, appended) report version as an HL7 v2.5.1 "
+    "ORU^R01 message (x-application/hl7-v2+er7): MSH, PID, ORC, OBR (result status F or C) "
+    "and OBX for the text, the conclusion (abnormal flag AA or A when critical) and its "
+    "codes. GET on the report or one of its versions; a preliminary report is refused (422).",
+    code="hl7v2",
+    instance=True,
+    resources=("DiagnosticReport",),
+    parameters=(
+        OperationParameter(
+            "return", "out", "The ORU^R01 message, ER7-encoded", type="Binary", min=1
+        ),
+    ),
+)
+
 DEFINITIONS: tuple[Definition, ...] = (
     ACR_ACTIONABLE_FINDING,
     ACTIONABLE_FINDING,
@@ -133,4 +153,5 @@ DEFINITIONS: tuple[Definition, ...] = (
     ESCALATION_LEVEL,
     ACKNOWLEDGE_BY,
     CRITICAL_RESULT_STATUS,
+    HL7V2_OPERATION,
 )

@@ -53,6 +53,11 @@ UNACKNOWLEDGED = ("unacknowledged", "Not acknowledged at the last step of the la
 _PRIORITY = {1: "stat", 2: "urgent", 3: "routine"}
 
 
+def token_value(system: str, code: str = "") -> str:
+    """A token search value `system|code` (`system|`: any code of the system)."""
+    return "|".join((system, code))
+
+
 def finding_category(report: dict[str, Any]) -> int | None:
     """The ACR category (1 most urgent) a report is flagged with; None when not flagged."""
     for extension in report.get("extension") or []:

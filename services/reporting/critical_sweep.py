@@ -52,6 +52,7 @@ from services.reporting.critical import (
     level_of,
     next_recipient,
     opening,
+    token_value,
 )
 from services.reporting.settings import ReportingSettings
 from shared.events.consumer import service_context
@@ -95,7 +96,7 @@ async def open_loops(state: Any, memory: SweepMemory, now: datetime) -> int:
     only one at a less urgent category)."""
     started = now_utc()
     items = [
-        ("actionable-finding", f"{ACR_CATEGORY_SYSTEM}|"),
+        ("actionable-finding", token_value(ACR_CATEGORY_SYSTEM)),
         ("status", ",".join(READ_STATUSES)),
     ]
     if memory.since is not None:
@@ -128,7 +129,7 @@ async def _needs_loop(state: Any, report: dict[str, Any], category: int) -> bool
         "Communication",
         [
             ("based-on", f"DiagnosticReport/{report['id']}"),
-            ("category", f"{COMMUNICATION_KIND_SYSTEM}|{CRITICAL_RESULT}"),
+            ("category", token_value(COMMUNICATION_KIND_SYSTEM, CRITICAL_RESULT)),
         ],
     )
     categories = [c for c in (category_of(loop) for loop in loops) if c is not None]
@@ -143,7 +144,10 @@ async def follow_up_loops(state: Any, memory: SweepMemory, now: datetime) -> int
     openings = await _all(
         state,
         "Communication",
-        [("category", f"{COMMUNICATION_KIND_SYSTEM}|{CRITICAL_RESULT}"), ("status", "in-progress")],
+        [
+            ("category", token_value(COMMUNICATION_KIND_SYSTEM, CRITICAL_RESULT)),
+            ("status", "in-progress"),
+        ],
     )
     escalated = 0
     for first in openings:

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
+import re
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
@@ -51,6 +53,8 @@ _CODING_SYSTEMS = {
     "http://www.ama-assn.org/go/cpt": "C4",
 }
 _SEX = {"male": "M", "female": "F", "other": "O", "unknown": "U"}
+_BREAK = re.compile(r"<br\s*/?>|</p>|</div>|</li>", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]+>")
 _ESCAPES = (("\\", "\\E\\"), ("|", "\\F\\"), ("^", "\\S\\"), ("&", "\\T\\"), ("~", "\\R\\"))
 
 
@@ -115,15 +119,24 @@ def _name(patient: dict[str, Any]) -> str:
     return "^".join(escape(str(part)) for part in parts)
 
 
-def _text_lines(report: dict[str, Any]) -> list[str]:
-    """The report's text: its text/plain presentedForm, line by line."""
-    for form in report.get("presentedForm") or []:
-        if str(form.get("contentType", "")).startswith("text/plain") and form.get("data"):
-            try:
-                text = base64.b64decode(form["data"]).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
-                continue
-            return [line.rstrip() for line in text.splitlines() if line.strip()]
+def text_lines(report: dict[str, Any]) -> list[str]:
+    """The report's text, line by line: its text/plain presentedForm, else its text/html
+    one with the markup taken out (a paragraph or break ends a line)."""
+    forms = {
+        str(f.get("contentType", "")).split(";")[0].strip(): f.get("data")
+        for f in report.get("presentedForm") or []
+        if f.get("data")
+    }
+    for kind in ("text/plain", "text/html"):
+        if kind not in forms:
+            continue
+        try:
+            text = base64.b64decode(forms[kind]).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            continue
+        if kind == "text/html":
+            text = html.unescape(_TAG.sub("", _BREAK.sub("\n", text)))
+        return [line.strip() for line in text.splitlines() if line.strip()]
     return []
 
 
@@ -210,7 +223,7 @@ def _observations(observation: Group, report: dict[str, Any], status: str) -> No
     category = finding_category(report)
     flag = "" if category is None else "AA" if category == 1 else "A"
     rows: list[tuple[str, str, str, str]] = [
-        ("TX", NARRATIVE, escape(line), "") for line in _text_lines(report)
+        ("TX", NARRATIVE, escape(line), "") for line in text_lines(report)
     ]
     conclusion = [line for line in str(report.get("conclusion") or "").splitlines() if line]
     rows += [("TX", IMPRESSION, escape(line), flag) for line in conclusion]

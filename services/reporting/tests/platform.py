@@ -130,6 +130,7 @@ def report_of(
         "code": {"coding": [{"system": LOINC, "code": "24725-4", "display": "CT Head"}]},
         "subject": {"reference": read.patient},
         "basedOn": [{"reference": f"ServiceRequest/{read.id}"}],
+        "imagingStudy": [{"reference": "ImagingStudy/study-1"}],
         "effectiveDateTime": "2026-11-29T01:00:00Z",
         "issued": "2026-11-29T01:30:00Z",
         "resultsInterpreter": [{"reference": read.role}],

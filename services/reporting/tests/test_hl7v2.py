@@ -5,13 +5,14 @@ critical); a preliminary report is not sent, and another facility's report is no
 
 from __future__ import annotations
 
+from base64 import b64encode
 from typing import Any
 
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Message
 from hl7apy.parser import parse_message
 
-from services.reporting.hl7v2 import HL7_V2_ER7, escape, unescape
+from services.reporting.hl7v2 import HL7_V2_ER7, escape, text_lines, unescape
 from services.reporting.tests.platform import Platform, report_of
 from tests.support.audit import audit_events, subtype
 from tests.support.rest import update
@@ -126,3 +127,12 @@ def test_er7_delimiters_in_text_are_escaped_and_come_back() -> None:
     text = r"a|b^c&d~e\f"
     assert escape(text) == r"a\F\b\S\c\T\d\R\e\E\f"
     assert unescape(escape(text)) == text
+
+
+def test_an_html_report_text_becomes_lines_without_markup() -> None:
+    text = "<p>Findings: no haemorrhage &amp; no mass.</p><p>Impression:<br/>normal.</p>"
+    report = {
+        "presentedForm": [{"contentType": "text/html", "data": b64encode(text.encode()).decode()}]
+    }
+
+    assert text_lines(report) == ["Findings: no haemorrhage & no mass.", "Impression:", "normal."]
