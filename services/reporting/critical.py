@@ -128,9 +128,9 @@ class Step:
 
 def ordering_provider(order: dict[str, Any]) -> dict[str, Any] | None:
     """The ServiceRequest's requester when it is a person (Practitioner or role)."""
-    requester = order.get("requester")
+    requester = order.get("requester") or {}
     if referenced_id(requester, "Practitioner") or referenced_id(requester, "PractitionerRole"):
-        return {"reference": requester["reference"]}
+        return {"reference": str(requester["reference"])}
     return None
 
 

@@ -28,8 +28,8 @@ from typing import Any
 from uuid import uuid4
 
 from fastapi import APIRouter, Request, Response
-from hl7apy.consts import VALIDATION_LEVEL
-from hl7apy.core import Group, Message
+from hl7apy.consts import VALIDATION_LEVEL  # type: ignore[import-untyped]
+from hl7apy.core import Group, Message  # type: ignore[import-untyped]
 
 from services.reporting.critical import finding_category
 from services.reporting.settings import ReportingSettings

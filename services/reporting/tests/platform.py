@@ -159,15 +159,13 @@ def report_of(
 
 
 async def start_platform(
-    make_settings: Callable[..., ServiceSettings], **reporting: Any
+    make_settings: Callable[..., ServiceSettings], **overrides: Any
 ) -> AsyncIterator[Platform]:
-    """The three apps; `reporting` overrides reporting's settings."""
-    reporting_settings = ReportingSettings(
-        **make_settings(
-            "reporting", intake_url=INTAKE_URL, assignment_url=ASSIGNMENT_URL
-        ).model_dump(),
-        **({"critical_sweep_seconds": 3600.0, "operations_organization": OPERATIONS} | reporting),
-    )
+    """The three apps; `overrides` change reporting's settings (by default its worker
+    sleeps: the tests sweep themselves, at the times they choose)."""
+    base = make_settings("reporting", intake_url=INTAKE_URL, assignment_url=ASSIGNMENT_URL)
+    defaults = {"critical_sweep_seconds": 3600.0, "operations_organization": OPERATIONS}
+    reporting_settings = ReportingSettings.model_validate(base.model_dump() | defaults | overrides)
     async with (
         running_app("intake", make_settings("intake")) as intake_app,
         running_app("assignment", make_settings("assignment")) as assignment_app,

@@ -42,6 +42,12 @@ async def follow_up_of(platform: Platform, opening: dict[str, Any]) -> dict[str,
     return entries[0]["resource"]
 
 
+def due(communication: dict[str, Any]) -> datetime:
+    moment = acknowledge_by(communication)
+    assert moment is not None
+    return moment
+
+
 def business(task: dict[str, Any]) -> str:
     codings = task["businessStatus"]["coding"]
     return next(c["code"] for c in codings if c["system"] == FOLLOW_UP_STATUS_SYSTEM)
@@ -168,7 +174,7 @@ async def test_the_facility_acknowledges_and_the_follow_up_is_completed(
     late = await sweep(
         platform.reporting_app.state,
         SweepMemory(),
-        now=acknowledge_by(opening) + timedelta(hours=1),
+        now=due(opening) + timedelta(hours=1),
     )
     assert late.escalated == 0  # an acknowledged loop never escalates
 
@@ -309,7 +315,7 @@ async def test_silence_escalates_to_the_facility_then_operations_then_stops(
 async def test_an_escalated_loop_is_still_acknowledged_on_its_opening(platform: Platform) -> None:
     read, opening = await opened(platform)
     state = platform.reporting_app.state
-    await sweep(state, SweepMemory(), now=acknowledge_by(opening) + timedelta(seconds=1))
+    await sweep(state, SweepMemory(), now=due(opening) + timedelta(seconds=1))
     task = await follow_up_of(platform, opening)
     assert business(task) == "escalated-facility"
     [step] = await communications(platform, **{"part-of": f"Communication/{opening['id']}"})
@@ -326,6 +332,6 @@ async def test_an_escalated_loop_is_still_acknowledged_on_its_opening(platform: 
     await deliver_event(platform.assignment_app, consumption, on_opening.json(), peers=None)
     closed = await follow_up_of(platform, opening)
     assert closed["status"] == "completed" and business(closed) == "acknowledged"
-    later = await sweep(state, SweepMemory(), now=acknowledge_by(step) + timedelta(hours=1))
+    later = await sweep(state, SweepMemory(), now=due(step) + timedelta(hours=1))
     assert later.escalated == 0
     assert len(await communications(platform, subject=read.patient)) == 2

@@ -8,9 +8,9 @@ from __future__ import annotations
 from base64 import b64encode
 from typing import Any
 
-from hl7apy.consts import VALIDATION_LEVEL
-from hl7apy.core import Message
-from hl7apy.parser import parse_message
+from hl7apy.consts import VALIDATION_LEVEL  # type: ignore[import-untyped]
+from hl7apy.core import Message  # type: ignore[import-untyped]
+from hl7apy.parser import parse_message  # type: ignore[import-untyped]
 
 from services.reporting.hl7v2 import HL7_V2_ER7, escape, text_lines, unescape
 from services.reporting.tests.platform import Platform, report_of
