@@ -58,12 +58,17 @@ class Platform:
     reporting: httpx.AsyncClient
 
     async def ordered_and_assigned(
-        self, *, provider: str | None = "Practitioner/dr-ordering", accession: str = "ACC-7001"
+        self,
+        *,
+        provider: str | None = "Practitioner/dr-ordering",
+        accession: str = "ACC-7001",
+        npi: str = "1234567893",
+        mrn: str = "MRN-1001",
     ) -> Order:
         """A patient's CT head order by `provider` (None: by the facility itself) at a
         facility, its read Task owned by a radiologist."""
-        patient = await create(self.intake, registered_patient())
-        place = await create(self.intake, facility())
+        patient = await create(self.intake, registered_patient(mrn))
+        place = await create(self.intake, facility(npi))
         patient_ref, facility_ref = f"Patient/{patient['id']}", f"Organization/{place['id']}"
         if provider:
             body = order(
