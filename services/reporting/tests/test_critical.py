@@ -20,6 +20,7 @@ from services.reporting.critical import (
 )
 from services.reporting.critical_sweep import SweepMemory, step_of, sweep, sync_follow_up
 from services.reporting.tests.platform import OPERATIONS, Order, Platform, report_of
+from shared.auth import Principal
 from shared.fhir.service import format_instant, now_utc
 from shared.follow_up import FOLLOW_UP_STATUS_SYSTEM, FOLLOW_UP_TASK_SYSTEM
 from tests.support.consumers import deliver_event
@@ -247,6 +248,21 @@ async def test_only_the_ordering_facility_acknowledges_and_only_once(platform: P
         current = (await ehr.get(f"/Communication/{opening['id']}")).json()
         twice = await ehr.put(f"/Communication/{opening['id']}", json=current)
         assert twice.status_code == 422, twice.text
+
+
+async def test_operations_may_acknowledge_an_escalated_result(platform: Platform) -> None:
+    _, opening = await opened(platform)
+    operations = Principal(client_id="ops", scopes=frozenset({"system/*.cruds"}), role="admin")
+
+    async with as_caller(platform.reporting_app, operations) as ops:
+        answer = await ops.put(f"/Communication/{opening['id']}", json=acknowledgement(opening))
+        changed = await ops.put(
+            f"/Communication/{opening['id']}",
+            json={**answer.json(), "payload": [{"contentString": "rewritten"}]},
+        )
+
+    assert answer.status_code == 200, answer.text
+    assert changed.status_code == 422, changed.text
 
 
 async def test_the_facility_sees_its_follow_up_and_another_facility_does_not(
