@@ -93,7 +93,8 @@ async def sweep(state: Any, memory: SweepMemory, *, now: datetime | None = None)
 
 async def open_loops(state: Any, memory: SweepMemory, now: datetime) -> int:
     """Open a loop for each flagged report version that has none at its category (or
-    only one at a less urgent category)."""
+    only one at a less urgent category). A report that cannot be handled now (a service
+    down) is logged and tried again by the next pass; the others go on."""
     started = now_utc()
     items = [
         ("actionable-finding", token_value(ACR_CATEGORY_SYSTEM)),
@@ -101,25 +102,40 @@ async def open_loops(state: Any, memory: SweepMemory, now: datetime) -> int:
     ]
     if memory.since is not None:
         items.append(("_lastUpdated", f"ge{format_instant(memory.since - _LATE_COMMIT)}"))
-    opened = 0
+    opened, complete = 0, True
     for report in await _all(state, "DiagnosticReport", items):
-        category = finding_category(report)
-        if category is None or not await _needs_loop(state, report, category):
-            continue
-        order_id = referenced_id((report.get("basedOn") or [None])[0], "ServiceRequest")
-        order = await state.peers.read("intake", f"ServiceRequest/{order_id}") if order_id else None
-        recipient = first_recipient(order) if order else None
-        if recipient is None:
-            log.error("critical result has nobody to tell", extra={"report": report["id"]})
-            continue
-        window = timedelta(minutes=_settings(state).ack_minutes(category))
-        step = Step(0, recipient, now, now + window)
-        made = await _create(state, opening(report, order or {}, category, step))
-        if made is not None:
-            await sync_follow_up(state, memory, made, step_of(made))
-        opened += 1
-    memory.since = started
+        try:
+            opened += await _open_loop(state, memory, report, now)
+        except Exception as exc:  # this report waits for the next pass; the others go on
+            complete = False
+            log.error(
+                "critical result not opened yet",
+                extra={"report": report["id"], "error_type": type(exc).__name__},
+            )
+    if complete:
+        memory.since = started
     return opened
+
+
+async def _open_loop(state: Any, memory: SweepMemory, report: dict[str, Any], now: datetime) -> int:
+    """Open the report's loop when it needs one; 1 when it did."""
+    category = finding_category(report)
+    if category is None or not await _needs_loop(state, report, category):
+        return 0
+    order_id = referenced_id((report.get("basedOn") or [None])[0], "ServiceRequest")
+    order = await state.peers.read("intake", f"ServiceRequest/{order_id}") if order_id else None
+    recipient = first_recipient(order) if order else None
+    if order is None or recipient is None:
+        log.error("critical result has nobody to tell", extra={"report": report["id"]})
+        return 0
+    window = timedelta(minutes=_settings(state).ack_minutes(category))
+    made = await _create(
+        state, opening(report, order, category, Step(0, recipient, now, now + window))
+    )
+    if made is None:
+        return 0
+    await sync_follow_up(state, memory, made, step_of(made))
+    return 1
 
 
 async def _needs_loop(state: Any, report: dict[str, Any], category: int) -> bool:
@@ -151,15 +167,29 @@ async def follow_up_loops(state: Any, memory: SweepMemory, now: datetime) -> int
     )
     escalated = 0
     for first in openings:
-        steps = await _all(state, "Communication", [("part-of", f"Communication/{first['id']}")])
-        latest = max([first, *steps], key=level_of)
-        step = step_of(latest)
-        if now >= step.due:
-            following = await _escalate(state, first, step, now)
-            if following is not None:
-                escalated += 1
-                step = following
-        await sync_follow_up(state, memory, first, step, exhausted=now >= step.due)
+        try:
+            escalated += await _follow_up_loop(state, memory, first, now)
+        except Exception as exc:  # this loop waits for the next pass; the others go on
+            log.error(
+                "critical result not followed up yet",
+                extra={"communication": first["id"], "error_type": type(exc).__name__},
+            )
+    return escalated
+
+
+async def _follow_up_loop(
+    state: Any, memory: SweepMemory, first: dict[str, Any], now: datetime
+) -> int:
+    """Escalate one open loop when its latest step is overdue (1 when it did) and bring
+    its Task in step."""
+    steps = await _all(state, "Communication", [("part-of", f"Communication/{first['id']}")])
+    step = step_of(max([first, *steps], key=level_of))
+    escalated = 0
+    if now >= step.due:
+        following = await _escalate(state, first, step, now)
+        if following is not None:
+            escalated, step = 1, following
+    await sync_follow_up(state, memory, first, step, exhausted=now >= step.due)
     return escalated
 
 

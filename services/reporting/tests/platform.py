@@ -27,13 +27,20 @@ LOINC = "http://loinc.org"
 
 
 class ByHost(httpx.AsyncBaseTransport):
-    """Sends each request to the in-process app serving its host."""
+    """Sends each request to the transport of its host (an in-process app, or not)."""
 
-    def __init__(self, apps: dict[str, FastAPI]) -> None:
-        self.transports = {host: httpx.ASGITransport(app=app) for host, app in apps.items()}
+    def __init__(self, transports: dict[str, httpx.AsyncBaseTransport]) -> None:
+        self.transports = transports
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         return await self.transports[request.url.host].handle_async_request(request)
+
+
+class Unreachable(httpx.AsyncBaseTransport):
+    """A service that does not answer."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("unreachable", request=request)
 
 
 @dataclass
@@ -116,6 +123,15 @@ class Platform:
         )
         return Order(placed["id"], patient_ref, facility_ref, role_ref, practitioner_ref, accession)
 
+    def reach_all(self, down: tuple[str, ...] = ()) -> None:
+        """Reporting reaches intake and assignment in-process, except the hosts `down`
+        (e.g. "assignment.test"), which do not answer."""
+        hosts: dict[str, httpx.AsyncBaseTransport] = {
+            "intake.test": httpx.ASGITransport(app=self.intake_app),
+            "assignment.test": httpx.ASGITransport(app=self.assignment_app),
+        }
+        reach(self.reporting_app, hosts | dict.fromkeys(down, Unreachable()))
+
     async def report(
         self, read: Order, *, status: str = "final", category: int | None = 1, **fields: Any
     ) -> dict[str, Any]:
@@ -179,10 +195,17 @@ async def start_platform(
         client_for(assignment_app) as assignment,
         client_for(reporting_app) as reporting,
     ):
-        peers = reporting_app.state.peers
-        await peers.client.aclose()
-        peers.client = httpx.AsyncClient(
-            transport=ByHost({"intake.test": intake_app, "assignment.test": assignment_app}),
-            headers={"Authorization": f"Bearer {DEV_TOKEN}", "Accept": "application/fhir+json"},
+        await reporting_app.state.peers.client.aclose()
+        platform = Platform(
+            intake_app, assignment_app, reporting_app, intake, assignment, reporting
         )
-        yield Platform(intake_app, assignment_app, reporting_app, intake, assignment, reporting)
+        platform.reach_all()
+        yield platform
+
+
+def reach(app: FastAPI, hosts: dict[str, httpx.AsyncBaseTransport]) -> None:
+    """From now on `app`'s calls to other services go to `hosts` (host -> transport)."""
+    app.state.peers.client = httpx.AsyncClient(
+        transport=ByHost(hosts),
+        headers={"Authorization": f"Bearer {DEV_TOKEN}", "Accept": "application/fhir+json"},
+    )

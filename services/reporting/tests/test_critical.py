@@ -119,6 +119,28 @@ async def test_without_a_person_ordering_the_facility_is_told(platform: Platform
     assert opening["priority"] == "urgent"
 
 
+async def test_a_loop_cut_short_by_an_unreachable_assignment_is_completed_by_the_next_sweep(
+    platform: Platform,
+) -> None:
+    read = await platform.ordered_and_assigned()
+    await platform.report(read, category=1)
+    state, memory = platform.reporting_app.state, SweepMemory()
+
+    platform.reach_all(down=("assignment.test",))
+    cut_short = await sweep(state, memory)
+    [opening] = await communications(platform, subject=read.patient)
+    missing = await platform.assignment.get(
+        "/Task", params={"identifier": f"{FOLLOW_UP_TASK_SYSTEM}|{opening['id']}"}
+    )
+    platform.reach_all()
+    repaired = await sweep(state, memory)
+
+    assert (cut_short.opened == 0 and memory.since is None) or repaired.opened == 0
+    assert missing.json().get("entry") is None
+    assert business(await follow_up_of(platform, opening)) == "notified"
+    assert len(await communications(platform, subject=read.patient)) == 1
+
+
 async def test_a_later_version_opens_a_second_loop_only_when_the_category_rises(
     platform: Platform,
 ) -> None:
