@@ -105,6 +105,33 @@ class Peers:
         )
         return self._json(response, path)
 
+    async def create(self, service: str, resource: dict[str, Any]) -> dict[str, Any]:
+        """A create at `service`; the stored resource -- the one already holding a unique
+        identifier `resource` re-sends, when there is one (so a retried create is safe)."""
+        response = await self._send(
+            "POST",
+            f"{self.base(service)}/{resource['resourceType']}",
+            json=resource,
+            headers={"Content-Type": FHIR_JSON, "Prefer": "return=representation"},
+        )
+        return self._json(response, str(resource["resourceType"]))
+
+    async def update(
+        self, service: str, resource: dict[str, Any], *, version: str | None = None
+    ) -> dict[str, Any] | None:
+        """An update of `resource` (its id) at `service`; the stored resource. With
+        `version`, only if that is still the current version: None when it is not."""
+        path = f"{resource['resourceType']}/{resource['id']}"
+        headers = {"Content-Type": FHIR_JSON, "Prefer": "return=representation"}
+        if version is not None:
+            headers["If-Match"] = f'W/"{version}"'
+        response = await self._send(
+            "PUT", f"{self.base(service)}/{path}", json=resource, headers=headers
+        )
+        if version is not None and response.status_code in (409, 412):
+            return None
+        return self._json(response, path)
+
     async def aclose(self) -> None:
         await self.client.aclose()
 

@@ -61,6 +61,7 @@ CEILINGS: MappingProxyType[str, MappingProxyType[str, str]] = MappingProxyType(
                 "PractitionerRole": "cruds",
                 "OrganizationAffiliation": "cruds",
                 "Task": "rsu",  # re-route by hand
+                "Communication": "rsu",  # acknowledge a critical result escalated to them
                 "Subscription": "cruds",
                 "AuditEvent": "",  # the audit trail is the auditors' alone
                 _EVERYTHING: "rs",

@@ -16,6 +16,8 @@ from typing import Any
 from shared.fhir.access import relative
 from shared.fhir.registry import ResourceRules, WriteContext
 from shared.fhir.storage.repository import FhirRepository
+from shared.follow_up import is_follow_up
+from shared.orders import ordering_facility
 
 
 async def owner_labels(owner: Any, repository: FhirRepository) -> set[str]:
@@ -38,14 +40,19 @@ async def owner_labels(owner: Any, repository: FhirRepository) -> set[str]:
 
 
 class TaskAccess(ResourceRules):
-    """A Task is seen by the ordering facility and by its owner."""
+    """A Task is seen by the ordering facility (its requester, or the ordering-facility
+    extension of a follow-up, whose requester is the radiologist) and by its owner; a
+    follow-up also by the radiologist who asked for it."""
 
     async def access_labels(self, resource: dict[str, Any], *, context: WriteContext) -> set[str]:
         labels = set()
-        facility = relative(resource.get("requester"), "Organization")
+        facility = relative(ordering_facility(resource), "Organization")
         if facility:
             labels.add(facility)
-        labels |= await owner_labels(resource.get("owner"), context.repository.unconfined())
+        repository = context.repository.unconfined()
+        labels |= await owner_labels(resource.get("owner"), repository)
+        if is_follow_up(resource):
+            labels |= await owner_labels(resource.get("requester"), repository)
         return labels
 
 

@@ -22,6 +22,7 @@ from shared.fhir.conformance import (
     SubExtension,
     Value,
 )
+from shared.follow_up import CRITICAL_FOLLOW_UP, FOLLOW_UP_TASK_SYSTEM, TASK_KIND_SYSTEM
 
 _MODALITIES = Binding(
     "extensible",
@@ -37,6 +38,28 @@ READ_TASK = NamingSystemDefinition(
     title="Read Task",
     description="The read Task of an order: the value is the ServiceRequest's id (one per order).",
     usage="Task.identifier; kept unique, so a redelivered order event finds the Task made.",
+)
+
+FOLLOW_UP_TASK = NamingSystemDefinition(
+    value=FOLLOW_UP_TASK_SYSTEM,
+    title="Critical-result follow-up Task",
+    description="The follow-up Task of a critical result: the value is the id of the "
+    "Communication that opened the loop (one per loop).",
+    usage="Task.identifier; kept unique, so reporting re-sending it finds the Task made.",
+)
+
+TASK_KIND = CodeSystemDefinition(
+    url=TASK_KIND_SYSTEM,
+    title="Task kind",
+    description="The platform's kinds of Task (Task.code) besides HL7's fulfill (a read).",
+    concepts=(
+        Concept(
+            CRITICAL_FOLLOW_UP,
+            "Critical-result follow-up",
+            "Make sure a critical result is acknowledged: owner = who must acknowledge now, "
+            "restriction.period.end = the deadline, focus = the Communication. Not a read.",
+        ),
+    ),
 )
 
 ASSIGNMENT_STATUS = CodeSystemDefinition(
@@ -356,6 +379,8 @@ ELIGIBILITY_OPERATION = OperationDefinition(
 
 DEFINITIONS: tuple[Definition, ...] = (
     READ_TASK,
+    FOLLOW_UP_TASK,
+    TASK_KIND,
     ASSIGNMENT_STATUS,
     READ_MODALITY,
     READING_CAPACITY,

@@ -1,5 +1,6 @@
 """What assignment listens to: new orders (make the read Task), final reports (complete
-it) and revoked orders (cancel it). Each handler is harmless when an event comes twice."""
+it), revoked orders (cancel it) and acknowledged critical results (complete their
+follow-up Task). Each handler is harmless when an event comes twice."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from shared.events.topics import TOPIC_BASE
 from shared.fhir.references import referenced_id
 from shared.fhir.service import now_utc
 from shared.fhir.storage.records import StoredResource
+from shared.follow_up import FOLLOW_UP_TASK_SYSTEM, acknowledged_follow_up
 from shared.peers import Peers
 
 log = logging.getLogger("teleradiology.assignment")
@@ -92,6 +94,22 @@ async def _close_read(
     await context.fhir.update("Task", stored.id, task)
 
 
+async def close_follow_up(event: ReceivedEvent, context: ConsumerContext) -> None:
+    """An acknowledged critical result completes its follow-up Task (if one was made;
+    reporting makes it and also closes one made after the acknowledgement)."""
+    communication = event.resource
+    if communication is None:
+        return
+    query = f"identifier={FOLLOW_UP_TASK_SYSTEM}|{communication['id']}"
+    matches = await context.fhir.match_ids("Task", query)
+    if not matches:
+        return
+    task = matches[0].resource()
+    if task.get("status") not in CLOSED_STATUSES:
+        closed = acknowledged_follow_up(task, communication["id"])
+        await context.fhir.update("Task", matches[0].id, closed)
+
+
 async def _read_task(context: ConsumerContext, order_id: str) -> StoredResource | None:
     matches = await context.fhir.match_ids("Task", f"identifier={READ_TASK_SYSTEM}|{order_id}")
     return matches[0] if matches else None
@@ -126,5 +144,12 @@ CONSUMPTIONS = (
         topic=f"{TOPIC_BASE}/report-final",
         handler=complete_read,
         description="assignment: a final report completes the read",
+    ),
+    Consumption(
+        name="critical-result-acknowledged",
+        publisher="reporting",
+        topic=f"{TOPIC_BASE}/critical-result-acknowledged",
+        handler=close_follow_up,
+        description="assignment: an acknowledged critical result completes its follow-up",
     ),
 )

@@ -12,7 +12,7 @@ from services.assignment.roster_rules import (
     PractitionerRules,
 )
 from services.assignment.task_rules import TaskRules
-from services.assignment.tasks import BUSINESS_STATUS_SYSTEM, read_task_identifiers
+from services.assignment.tasks import BUSINESS_STATUS_SYSTEM, task_identifiers
 from shared.events.topics import status_changes, topic
 from shared.fhir.registry import (
     Registry,
@@ -241,8 +241,9 @@ REGISTRY = Registry(
                 reference(
                     "focus",
                     "focus",
-                    targets=("ServiceRequest",),
-                    description="The order",
+                    targets=("ServiceRequest", "Communication"),
+                    description="The order (a read) or the critical-result Communication "
+                    "(a follow-up)",
                     definition=_SP + "Task-focus",
                 ),
                 reference(
@@ -272,8 +273,9 @@ REGISTRY = Registry(
                 ),
             ),
             rules=TaskRules(),
-            unique_keys=read_task_identifiers,
-            documentation="Assignments of orders to radiologists or vendors.",
+            unique_keys=task_identifiers,
+            documentation="Assignments of orders to radiologists or vendors, and the "
+            "follow-ups of critical results (Task.code task-kind critical-result-follow-up).",
         ),
     ),
 )

@@ -1,5 +1,6 @@
 """The rules of a read Task write: the lifecycle (services.assignment.lifecycle), hand-offs
-only to an eligible reader, and the read_work mirror kept in the same transaction."""
+only to an eligible reader, and the read_work mirror kept in the same transaction. A
+critical result's follow-up Task has its own rules (services.assignment.follow_up)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from services.assignment import work
 from services.assignment.access import TaskAccess
 from services.assignment.engine.engine import Engine
+from services.assignment.follow_up import check_follow_up, involves_follow_up
 from services.assignment.lifecycle import check_reader_fields, check_transition, owner_changed
 from services.assignment.state import EngineState, apply_row
 from services.assignment.tasks import CLOSED_STATUSES, business_status
@@ -37,6 +39,9 @@ class TaskRules(TaskAccess):
         previous: dict[str, Any] | None,
         context: WriteContext,
     ) -> None:
+        if involves_follow_up(resource, previous):
+            check_follow_up(resource, previous, context.principal)
+            return  # not a read: the engine and read_work never see it
         if not (resource.get("focus") or {}).get("reference"):
             raise business_rule("A Task names the order it assigns in focus", "Task.focus")
         if previous is None:

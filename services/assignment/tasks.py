@@ -15,6 +15,7 @@ from typing import Any
 from services.assignment.engine.model import Decision
 from shared.fhir.canonical import CANONICAL_BASE
 from shared.fhir.service import format_instant
+from shared.follow_up import FOLLOW_UP_TASK_SYSTEM
 from shared.orders import ordering_facility
 
 READ_TASK_SYSTEM = f"{CANONICAL_BASE}/NamingSystem/read-task"
@@ -31,6 +32,17 @@ def read_task_identifiers(task: dict[str, Any]) -> list[tuple[str, str]]:
         for i in task.get("identifier") or []
         if i.get("system") == READ_TASK_SYSTEM and i.get("value")
     ]
+
+
+def task_identifiers(task: dict[str, Any]) -> list[tuple[str, str]]:
+    """The unique keys of any Task: a read's READ_TASK_SYSTEM identifier, a follow-up's
+    FOLLOW_UP_TASK_SYSTEM identifier (reporting re-sends it after a crash: one Task)."""
+    follow_ups = [
+        (FOLLOW_UP_TASK_SYSTEM, i["value"])
+        for i in task.get("identifier") or []
+        if i.get("system") == FOLLOW_UP_TASK_SYSTEM and i.get("value")
+    ]
+    return read_task_identifiers(task) + follow_ups
 
 
 def business_status(code: str, text: str) -> dict[str, Any]:

@@ -22,9 +22,11 @@ ORDERING_FACILITY = ExtensionDefinition(
     description=(
         "The client facility that placed the order, when ServiceRequest.requester is a "
         "person rather than the facility. Orders are searched by it (facility=) and the "
-        "facility sees its orders through it."
+        "facility sees its orders through it. On a critical result's follow-up Task "
+        "(whose requester is the radiologist) and its Communications it names the facility "
+        "that follows it up."
     ),
-    contexts=("ServiceRequest",),
+    contexts=("ServiceRequest", "Task", "Communication"),
     value=Value(("Reference",), targets=("Organization",)),
 )
 

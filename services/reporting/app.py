@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.reporting.critical_sweep import critical_sweeping
+from services.reporting.hl7v2 import hl7v2_router
 from services.reporting.resources import REGISTRY
 from services.reporting.settings import reporting_settings
 from services.reporting.signing_keys_operation import signing_keys_router
@@ -17,5 +19,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         registry=REGISTRY,
         settings=reporting_settings(settings),
         description="Reads out: diagnostic reports, their signatures and critical-result communications.",
-        operations=(verify_router(), signing_keys_router()),
+        operations=(verify_router(), signing_keys_router(), hl7v2_router()),
+        workers=(critical_sweeping,),
     )

@@ -1,15 +1,54 @@
 """What reporting serves: reports (checked against their read Task), signatures and
-critical-result communications (the critical loop comes later); docs/reporting.md."""
+critical-result communications (services.reporting.critical); docs/reporting.md."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from services.reporting.acknowledgement import CommunicationRules
+from services.reporting.critical import (
+    ACTIONABLE_FINDING_EXTENSION,
+    CRITICAL_RESULT,
+    CRITICAL_RESULT_SYSTEM,
+    ESCALATION,
+    kind_of,
+)
+from services.reporting.hl7v2 import OPERATION as HL7V2
 from services.reporting.rules import DiagnosticReportRules, ReportAttachedAccess
 from services.reporting.signing_keys_operation import OPERATION as SIGNING_KEYS
 from services.reporting.verify_operation import OPERATION as VERIFY
-from shared.events.topics import status_becomes, topic
+from shared.events.topics import FiresTest, Resource, status_becomes, topic
 from shared.fhir.registry import Registry, ResourceDefinition, date, reference, token
 
 _SP = "http://hl7.org/fhir/SearchParameter/"
+
+
+def _made(kind: str) -> FiresTest:
+    """Fires for a new Communication of `kind` (services.reporting.critical)."""
+
+    def fires(previous: Resource | None, current: Resource | None) -> bool:
+        return previous is None and current is not None and kind_of(current) == kind
+
+    return fires
+
+
+def acknowledged(previous: Resource | None, current: Resource | None) -> bool:
+    """Fires when a loop's opening Communication becomes completed (acknowledged)."""
+    return (
+        current is not None
+        and kind_of(current) == CRITICAL_RESULT
+        and status_becomes("completed")(previous, current)
+    )
+
+
+def critical_result_identifiers(communication: dict[str, Any]) -> list[tuple[str, str]]:
+    """The unique keys of a Communication: one per step of a critical-result loop."""
+    return [
+        (CRITICAL_RESULT_SYSTEM, i["value"])
+        for i in communication.get("identifier") or []
+        if i.get("system") == CRITICAL_RESULT_SYSTEM and i.get("value")
+    ]
+
 
 TOPICS = (
     topic(
@@ -37,6 +76,33 @@ TOPICS = (
         "update",
         description="A report was amended, corrected or appended.",
         fires=status_becomes("amended", "corrected", "appended"),
+    ),
+    topic(
+        "critical-result",
+        "Critical result sent",
+        "Communication",
+        "create",
+        description="A report flagged with an actionable finding opened its loop: the "
+        "critical result was sent to the ordering provider (else the ordering facility).",
+        fires=_made(CRITICAL_RESULT),
+    ),
+    topic(
+        "critical-result-acknowledged",
+        "Critical result acknowledged",
+        "Communication",
+        "update",
+        description="The ordering facility (or operations) acknowledged a critical result: "
+        "the loop is closed.",
+        fires=acknowledged,
+    ),
+    topic(
+        "critical-result-escalated",
+        "Critical result escalated",
+        "Communication",
+        "create",
+        description="A critical result was not acknowledged in time: it went one step up "
+        "the ladder (the ordering facility, then operations).",
+        fires=_made(ESCALATION),
     ),
 )
 
@@ -93,11 +159,17 @@ REGISTRY = Registry(
                     description="The reading radiologist",
                     definition=_SP + "DiagnosticReport-results-interpreter",
                 ),
+                token(
+                    "actionable-finding",
+                    f"extension({ACTIONABLE_FINDING_EXTENSION}).valueCoding",
+                    description="The ACR actionable-finding category the report is flagged "
+                    "with (acr-actionable-finding 1 | 2 | 3)",
+                ),
             ),
             rules=DiagnosticReportRules(),
             documentation="Radiology reports, accepted only from the read Task's owner or a "
             "permitted co-signer; final and later versions are signed (docs/reporting.md).",
-            operations=(VERIFY,),
+            operations=(VERIFY, HL7V2),
         ),
         ResourceDefinition(
             type="Provenance",
@@ -134,6 +206,19 @@ REGISTRY = Registry(
         ResourceDefinition(
             type="Communication",
             search_params=(
+                token(
+                    "identifier",
+                    "identifier",
+                    description="e.g. a critical-result step",
+                    definition=_SP + "Communication-identifier",
+                ),
+                reference(
+                    "part-of",
+                    "partOf",
+                    targets=("Communication",),
+                    description="The loop an escalation step belongs to",
+                    definition=_SP + "Communication-part-of",
+                ),
                 reference(
                     "based-on",
                     "basedOn",
@@ -171,8 +256,10 @@ REGISTRY = Registry(
                     definition=_SP + "Communication-recipient",
                 ),
             ),
-            rules=ReportAttachedAccess("basedOn", "about", "partOf"),
-            documentation="Critical-result communications.",
+            rules=CommunicationRules(),
+            unique_keys=critical_result_identifiers,
+            documentation="Critical-result communications: written by the platform, "
+            "acknowledged by the ordering facility.",
         ),
     ),
 )

@@ -1,5 +1,5 @@
-"""Fixtures of the reporting service's tests: reporting and assignment in-process on the
-test's databases (see support.py)."""
+"""Fixtures of reporting's tests: reporting and assignment in-process on the test's
+databases (see support.py), or the platform's three FHIR services (platform.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
+from services.reporting.tests.platform import Platform, start_platform
 from services.reporting.tests.support import ASSIGNMENT_URL, Services
 from shared.settings import ServiceSettings
 from tests.fixtures import client_for, start_app
@@ -27,3 +28,9 @@ async def services(make_settings: Callable[..., ServiceSettings]) -> AsyncIterat
     finally:
         await reporting_manager.__aexit__(None, None, None)
         await assignment_manager.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def platform(make_settings: Callable[..., ServiceSettings]) -> AsyncIterator[Platform]:
+    async for running in start_platform(make_settings):
+        yield running
