@@ -218,7 +218,8 @@ async def test_the_capability_statement_lists_the_operations_on_their_types(
     resources = {r["type"]: r for r in response.json()["rest"][0]["resource"]}
     verify = resources["DiagnosticReport"]["operation"]
     assert [(o["name"], o["definition"].rsplit("/", 1)[1]) for o in verify] == [
-        ("verify", "DiagnosticReport-verify")
+        ("verify", "DiagnosticReport-verify"),
+        ("hl7v2", "DiagnosticReport-hl7v2"),
     ]
     assert [o["name"] for o in resources["Provenance"]["operation"]] == ["signing-keys"]
     assert {i["code"] for i in resources["Provenance"]["interaction"]} == {
