@@ -182,7 +182,9 @@ SLA_TARGET = ExtensionDefinition(
     title="SLA target",
     description=(
         "The turnaround the contract promises for one priority (or stroke): the read "
-        "Task's deadline is the order's registration plus it."
+        "Task's deadline is the order's registration plus it. `clock` names the interval "
+        "sla counts it on (sla-clock code); without one, sla counts the priority's default "
+        "(docs/sla.md, Clocks)."
     ),
     contexts=("OrganizationAffiliation",),
     parts=(
@@ -200,6 +202,7 @@ SLA_TARGET = ExtensionDefinition(
             min=1,
         ),
         SubExtension("turnaround", "Turnaround (UCUM min)", Value(("Duration",)), min=1),
+        SubExtension("clock", "The interval counted (sla-clock code)", _CODE),
     ),
     max="*",
 )

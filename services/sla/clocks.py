@@ -1,7 +1,7 @@
 """Which interval of an order's timeline counts against its contract, and for how long the
 clock was paused: pure rules over recorded facts (docs/sla.md "Clocks").
 
-- A clock is named by its start and stop milestones (CLOCKS). A contract's `sla-target` may
+- A clock is named by its start and stop milestones (CLOCKS, shared.sla_terms). A contract's `sla-target` may
   name the clock of its priority (sub-extension `clock`); without one, STAT and stroke count
   from images available to the preliminary report, everything else from the order to the
   final report (DEFAULT_CLOCKS).
@@ -21,13 +21,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-# Clock code -> (start milestone, stop milestone).
-CLOCKS: Mapping[str, tuple[str, str]] = {
-    "ordered-to-final": ("ordered", "final"),
-    "ordered-to-preliminary": ("ordered", "preliminary"),
-    "images-to-preliminary": ("images-available", "preliminary"),
-    "images-to-final": ("images-available", "final"),
-}
+from shared.sla_terms import CLOCKS
+
+__all__ = [
+    "CLOCKS",
+    "DEFAULT_CLOCKS",
+    "HOLD",
+    "STROKE",
+    "TASK_DEADLINE_CLOCK",
+    "Pause",
+    "Term",
+    "clock_ends",
+    "default_clock",
+    "pauses",
+    "term_for",
+]
+
 STROKE = "stroke"  # a contract term for stroke protocol orders (a priority of sla-target)
 DEFAULT_CLOCKS: Mapping[str, str] = {
     STROKE: "images-to-preliminary",

@@ -16,12 +16,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, or_
+from sqlalchemy import case, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sla.tables import order_clock, task_status
+from shared.events.received import ReceivedEvent
 from shared.fhir.references import referenced_id
 from shared.orders import (
     DICOM_MODALITY_SYSTEM,
@@ -30,6 +31,7 @@ from shared.orders import (
     is_stroke,
     ordering_facility,
 )
+from shared.peers import Peers
 
 FIRST, LATEST, TASK = "first", "latest", "task"
 TASK_CODE_SYSTEM = "http://hl7.org/fhir/CodeSystem/task-code"
@@ -112,18 +114,37 @@ def _task_facts(task: dict[str, Any]) -> Facts:
     }
 
 
+def _interpreter(report: dict[str, Any], kind: str) -> str | None:
+    """The first resultsInterpreter of `kind`, as `kind/<id>`."""
+    found = (_relative(e, kind) for e in report.get("resultsInterpreter") or [])
+    return next((f for f in found if f), None)
+
+
 def _report_facts(report: dict[str, Any]) -> Facts:
     if report.get("status") != "final":
         return {}
-    signer = next(
-        (
-            _relative(e, "Practitioner")
-            for e in report.get("resultsInterpreter") or []
-            if _relative(e, "Practitioner")
-        ),
-        None,
-    )
-    return {"radiologist": (signer, FIRST)}
+    return {"radiologist": (_interpreter(report, "Practitioner"), FIRST)}
+
+
+async def report_signer(event: ReceivedEvent, peers: Peers) -> dict[str, Any]:
+    """The Practitioner behind the PractitionerRole that signed a final report, asked of
+    assignment (which keeps the roster) when the report names only the role."""
+    report = event.resource or {}
+    if report.get("status") != "final" or _interpreter(report, "Practitioner"):
+        return {}
+    role = _interpreter(report, "PractitionerRole")
+    found = await peers.read("assignment", role) if role else None
+    return {"radiologist": _relative((found or {}).get("practitioner"), "Practitioner")}
+
+
+async def record_radiologist(session: AsyncSession, orders: set[str], practitioner: str) -> None:
+    """The radiologist of each order's first final report, when none is known yet."""
+    for order_id in orders:
+        await session.execute(
+            update(order_clock)
+            .where(order_clock.c.order_id == order_id, order_clock.c.radiologist.is_(None))
+            .values(radiologist=practitioner)
+        )
 
 
 def facts_by_order(resource: dict[str, Any]) -> dict[str, Facts]:

@@ -3,8 +3,9 @@ breach predictor, compliance reports, metrics, the dashboard and `$turnaround`.
 
 An order's facts come from sla's own tables (services.sla.tables), filled from the events
 sla consumes: the timeline's milestones, who and what the read is (facility, modality,
-stroke, read Task, owner, contract, radiologist), the read Task's holds, and the contract's
-terms. The clock, its target and the effective deadline follow services.sla.clocks.
+stroke, read Task, owner, contract, radiologist), the read Task's holds, and the terms of
+the contract the read runs under. The clock, its target and the effective deadline follow
+services.sla.clocks.
 """
 
 from __future__ import annotations
@@ -27,9 +28,8 @@ from services.sla.clocks import (
     pauses,
     term_for,
 )
-from services.sla.tables import contract_term, order_clock, order_milestone, task_status
+from services.sla.tables import order_clock, order_milestone, order_term, task_status
 from services.sla.timeline import MILESTONES
-from shared.fhir.references import referenced_id
 from shared.fhir.service import now_utc
 
 _CHUNK = 500  # order ids per IN (...) query
@@ -110,9 +110,7 @@ def facts_of(
     started, stopped = clock_ends(clock, milestones)
     holds = pauses(versions)
     paused = sum(p.minutes_within(started, stopped or now) for p in holds) if started else 0.0
-    deadline = (
-        started + timedelta(minutes=target + paused) if started and target is not None else None
-    )
+    deadline = _deadline(started, target, paused, None if term else row.deadline)
     return OrderFacts(
         order_id=row.order_id,
         facility=row.facility,
@@ -134,6 +132,21 @@ def facts_of(
         task_deadline=row.deadline,
         pauses=holds,
     )
+
+
+def _deadline(
+    started: datetime | None,
+    target: float | None,
+    paused: float,
+    task_deadline: datetime | None,
+) -> datetime | None:
+    """Clock start + target + time on hold; without a contract term, the read Task's
+    deadline + time on hold (known even before the order's own event)."""
+    if task_deadline is not None:
+        return task_deadline + timedelta(minutes=paused)
+    if started is None or target is None:
+        return None
+    return started + timedelta(minutes=target + paused)
 
 
 def _task_budget(deadline: datetime | None, milestones: Mapping[str, datetime]) -> float | None:
@@ -214,6 +227,7 @@ async def _facts_of_rows(session: AsyncSession, rows: Sequence[Any]) -> list[Ord
     order_ids = [row.order_id for row in rows]
     milestones: dict[str, dict[str, datetime]] = {o: {} for o in order_ids}
     versions: dict[str, list[tuple[datetime, str, str]]] = {o: [] for o in order_ids}
+    terms: dict[str, dict[str, Term]] = {o: {} for o in order_ids}
     for chunk in _chunks(order_ids):
         for m in await session.execute(
             select(order_milestone).where(order_milestone.c.order_id.in_(chunk))
@@ -223,29 +237,14 @@ async def _facts_of_rows(session: AsyncSession, rows: Sequence[Any]) -> list[Ord
             select(task_status).where(task_status.c.order_id.in_(chunk))
         ):
             versions[v.order_id].append((v.at, v.source, v.status))
-    terms = await _contract_terms(session, {row.contract for row in rows if row.contract})
+        for t in await session.execute(select(order_term).where(order_term.c.order_id.in_(chunk))):
+            terms[t.order_id][t.priority] = Term(t.target_minutes, t.clock)
     return [
         facts_of(
-            row,
-            milestones[row.order_id],
-            versions[row.order_id],
-            terms.get(row.contract or "", {}),
-            now=now,
+            row, milestones[row.order_id], versions[row.order_id], terms[row.order_id], now=now
         )
         for row in rows
     ]
-
-
-async def _contract_terms(session: AsyncSession, contracts: set[str]) -> dict[str, dict[str, Term]]:
-    """Each contract's (by reference) terms per priority."""
-    ids = {referenced_id({"reference": c}, "OrganizationAffiliation"): c for c in contracts}
-    found: dict[str, dict[str, Term]] = {c: {} for c in contracts}
-    for chunk in _chunks([i for i in ids if i]):
-        for t in await session.execute(
-            select(contract_term).where(contract_term.c.contract_id.in_(chunk))
-        ):
-            found[ids[t.contract_id]][t.priority] = Term(t.target_minutes, t.clock)
-    return found
 
 
 def _chunks(values: list[str]) -> Iterable[list[str]]:

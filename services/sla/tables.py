@@ -3,7 +3,9 @@
 Milestones are facts from other services' events; the first report of a milestone wins,
 so a redelivered or replayed event never moves it. The read Task's status versions are kept
 one row per version, so holds (pauses of the clock) come out the same whatever order or how
-often the versions arrive. Contract terms are what sla last read of each contract.
+often the versions arrive. An order's terms are those of the contract its read runs under,
+as sla read them when the newest read Task version named it (a later change of the contract
+does not re-judge reads already running under it).
 """
 
 from __future__ import annotations
@@ -56,13 +58,12 @@ task_status = Table(
     Column("at", UTCDateTime, nullable=False),  # the version's meta.lastUpdated
 )
 
-# A contract's turnaround per priority (and "stroke") and the interval it counts.
-contract_term = Table(
-    "contract_term",
+# The read's contract terms: turnaround per priority (and "stroke") and the clock it counts.
+order_term = Table(
+    "order_term",
     sla_metadata,
-    Column("contract_id", String(64), primary_key=True),
+    Column("order_id", String(64), primary_key=True),
     Column("priority", String(16), primary_key=True),
     Column("target_minutes", Float, nullable=False),
     Column("clock", String(40), nullable=True),  # None: the priority's default clock
-    Column("updated_at", UTCDateTime, nullable=False),
 )

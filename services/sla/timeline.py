@@ -3,25 +3,39 @@ the turnaround intervals between milestones.
 
 Milestones, in the order a read normally goes: ordered (the order registered), images
 available, assigned (the read Task -- code `fulfill` -- with an owner), accepted (the owner
-took it), preliminary and final (the reports); other Tasks mark nothing. Times are the `meta.lastUpdated` of the version that marked them --
-when the platform knew -- so replaying an event gives the same time.
+took it), preliminary and final (the reports); other Tasks mark nothing. Then, from
+reporting's Communications (by the topic they came on, services.sla.communications):
+delivered (the final report reached the ordering facility), critical-communicated (a
+critical result was sent) and acknowledged (its receipt was acknowledged). Times are the
+`meta.lastUpdated` of the version that marked them -- when the platform knew -- so replaying
+an event gives the same time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sla.details import insert_for, is_read_task, orders_of, record_details
-from services.sla.tables import order_clock, order_milestone
+from services.sla.tables import order_milestone
 from shared.fhir.references import referenced_id
 from shared.fhir.service import now_utc
 
-MILESTONES = ("ordered", "images-available", "assigned", "accepted", "preliminary", "final")
+MILESTONES = (
+    "ordered",
+    "images-available",
+    "assigned",
+    "accepted",
+    "preliminary",
+    "final",
+    "delivered",
+    "critical-communicated",
+    "acknowledged",
+)
 # The intervals reported per order: (name, from milestone, to milestone).
 INTERVALS = (
     ("ordered-to-assigned", "ordered", "assigned"),
@@ -29,6 +43,8 @@ INTERVALS = (
     ("images-to-preliminary", "images-available", "preliminary"),
     ("images-to-final", "images-available", "final"),
     ("ordered-to-final", "ordered", "final"),
+    ("final-to-delivered", "final", "delivered"),
+    ("critical-to-acknowledged", "critical-communicated", "acknowledged"),
 )
 # A Task closed without passing through these never shows "accepted" (no guessed time).
 _TASK_ACCEPTED = frozenset({"accepted", "in-progress", "on-hold"})
@@ -44,12 +60,14 @@ class Mark:
     source: str
 
 
-def _last_updated(resource: dict[str, Any]) -> datetime:
+def version_time(resource: dict[str, Any]) -> datetime:
+    """When the platform knew of this version (meta.lastUpdated; now when it has none)."""
     text = (resource.get("meta") or {}).get("lastUpdated")
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else now_utc()
 
 
-def _source(resource: dict[str, Any]) -> str:
+def version_source(resource: dict[str, Any]) -> str:
+    """The version a milestone comes from, `Type/id/_history/n`."""
     version = (resource.get("meta") or {}).get("versionId", "1")
     return f"{resource['resourceType']}/{resource['id']}/_history/{version}"
 
@@ -71,13 +89,16 @@ def marks(resource: dict[str, Any]) -> list[Mark]:
             milestones.append((orders, "accepted"))
     elif kind == "DiagnosticReport" and status in ("preliminary", "final"):
         milestones.append((orders_of(resource.get("basedOn")), status))
-    at, source = _last_updated(resource), _source(resource)
+    at, source = version_time(resource), version_source(resource)
     return [Mark(order, name, at, source) for orders, name in milestones for order in orders]
 
 
-async def record(session: AsyncSession, resource: dict[str, Any]) -> list[Mark]:
-    """Record the milestones `resource` marks (the earliest report wins); the marks."""
-    found = marks(resource)
+async def record(
+    session: AsyncSession, resource: dict[str, Any], *, also: tuple[Mark, ...] = ()
+) -> list[Mark]:
+    """Record the milestones `resource` marks, and `also` (marks its event stands for, e.g.
+    a critical result communicated), the earliest report winning; the marks."""
+    found = [*marks(resource), *also]
     insert = insert_for(session)
     moment = now_utc()
     for mark in found:
@@ -103,47 +124,10 @@ async def record(session: AsyncSession, resource: dict[str, Any]) -> list[Mark]:
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class Timeline:
-    order_id: str
-    priority: str | None
-    deadline: datetime | None
-    milestones: dict[str, datetime]
-
-    def intervals(self) -> list[tuple[str, float]]:
-        """(name, minutes) of each interval whose two ends are known."""
-        return [
-            (name, (self.milestones[end] - self.milestones[start]).total_seconds() / 60)
-            for name, start, end in INTERVALS
-            if start in self.milestones and end in self.milestones
-        ]
-
-    @property
-    def breached(self) -> bool | None:
-        """Whether the final report came after the deadline (None while either is unknown)."""
-        final = self.milestones.get("final")
-        if final is None or self.deadline is None:
-            return None
-        return final > self.deadline
-
-
-async def timeline(session: AsyncSession, order_id: str) -> Timeline | None:
-    """The order's timeline; None when sla has heard nothing of it."""
-    rows = await session.execute(
-        select(order_milestone.c.milestone, order_milestone.c.occurred_at).where(
-            order_milestone.c.order_id == order_id
-        )
-    )
-    milestones = {row.milestone: row.occurred_at for row in rows}
-    clock = (
-        await session.execute(select(order_clock).where(order_clock.c.order_id == order_id))
-    ).first()
-    if not milestones and clock is None:
-        return None
-    ordered = {m: milestones[m] for m in MILESTONES if m in milestones}
-    return Timeline(
-        order_id,
-        clock.priority if clock else None,
-        clock.deadline if clock else None,
-        ordered,
-    )
+def intervals(milestones: Mapping[str, datetime]) -> list[tuple[str, float]]:
+    """(name, minutes) of each interval (INTERVALS) whose two ends are known."""
+    return [
+        (name, (milestones[end] - milestones[start]).total_seconds() / 60)
+        for name, start, end in INTERVALS
+        if start in milestones and end in milestones
+    ]

@@ -6,7 +6,9 @@ Each received notification is checked (its HMAC signature with this service's
 `EVENTS_SIGNING_SECRET`, its topic), then each event is handled in its own database
 transaction together with an inbox row keyed by (subscription, event number): a
 redelivered event finds its row and changes nothing, and a handler that fails rolls its
-event back and answers 503 or 500, so the publisher retries from that event.
+event back and answers 503 or 500, so the publisher retries from that event. An event whose
+number jumps past the last one handled for its subscription first has the events in between
+fetched from the publisher and handled, in order (shared.events.gaps).
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
 from shared.events.delivery import SIGNATURE_HEADER, verify_signature
+from shared.events.gaps import last_handled, missed_events
 from shared.events.received import MalformedNotification, ReceivedEvent, read_notification
 from shared.events.tables import inbox_event
 from shared.fhir.http import read_body
-from shared.fhir.outcomes import bad_request, not_found, unauthorized, unavailable
+from shared.fhir.outcomes import FhirError, bad_request, not_found, unauthorized, unavailable
 from shared.fhir.search.request import SearchLimits
 from shared.fhir.service import FhirService, now_utc
 from shared.peers import Peers, PeerUnavailable
@@ -113,10 +116,39 @@ def consumer_router(consumptions: tuple[Consumption, ...]) -> APIRouter:
             raise bad_request("The notification's topic is not the one this endpoint takes")
         if notification.kind == "event-notification":
             for event in notification.events:
+                await _fill_gap(request, consumption, event)
                 await _consume(request, consumption, event)
         return Response(status_code=200)
 
     return router
+
+
+async def _fill_gap(request: Request, consumption: Consumption, event: ReceivedEvent) -> None:
+    """Handle the events before `event` that never arrived, fetched from the publisher."""
+    state = request.app.state
+    async with state.database.transaction() as session:
+        last = await last_handled(session, event.subscription)
+    if last is None or event.number <= last + 1:
+        return
+    try:
+        missed = await missed_events(
+            state.peers, consumption.publisher, event.subscription, last + 1, event.number - 1
+        )
+    except PeerUnavailable as error:
+        raise _deferred(consumption, event, error) from error
+    for earlier in missed:
+        await _consume(request, consumption, earlier)
+
+
+def _deferred(consumption: Consumption, event: ReceivedEvent, error: PeerUnavailable) -> FhirError:
+    """The 503 asking the publisher to send `event` again later (a peer is down)."""
+    log.warning(
+        "event handling deferred",
+        extra={"consumer": consumption.name, "event_number": event.number, "reason": str(error)},
+    )
+    failure = unavailable("A service this event needs is not available; retry later")
+    failure.headers = {"Retry-After": "5"}
+    return failure
 
 
 async def _consume(request: Request, consumption: Consumption, event: ReceivedEvent) -> None:
@@ -134,17 +166,7 @@ async def _consume(request: Request, consumption: Consumption, event: ReceivedEv
                     return
                 await consumption.handler(event, service_context(state, session, gathered))
     except PeerUnavailable as error:
-        log.warning(
-            "event handling deferred",
-            extra={
-                "consumer": consumption.name,
-                "event_number": event.number,
-                "reason": str(error),
-            },
-        )
-        failure = unavailable("A service this event needs is not available; retry later")
-        failure.headers = {"Retry-After": "5"}
-        raise failure from error
+        raise _deferred(consumption, event, error) from error
     finally:
         if token is not None:
             otel_context.detach(token)

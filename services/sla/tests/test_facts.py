@@ -8,14 +8,24 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from services.sla.consumers import CONSUMPTIONS
 from services.sla.facts import OrderFacts, facts_of_order, order_facts
-from services.sla.tables import contract_term
-from services.sla.tests.builders import at, diagnostic_report, new_order_id, order, study, task
+from services.sla.tests.builders import (
+    Peers,
+    affiliation,
+    at,
+    diagnostic_report,
+    new_order_id,
+    order,
+    sla_target,
+    study,
+    task,
+    under_contract,
+)
 from services.sla.timeline import record
-from shared.orders import DICOM_MODALITY_SYSTEM, READ_CONTRACT_EXTENSION, SNOMED
+from shared.orders import DICOM_MODALITY_SYSTEM, SNOMED
+from tests.support.consumers import deliver_event
 
 
 async def recorded(app: FastAPI, *resources: dict[str, Any]) -> None:
@@ -32,21 +42,10 @@ async def facts(app: FastAPI, order_id: str) -> OrderFacts:
     return found
 
 
-async def with_terms(app: FastAPI, contract_id: str, **terms: tuple[float, str | None]) -> None:
-    """Store a contract's terms (priority -> (target minutes, clock)) as sla keeps them."""
-    async with app.state.database.transaction() as session:
-        dialect = session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        for priority, (minutes, clock) in terms.items():
-            await session.execute(
-                insert(contract_term).values(
-                    contract_id=contract_id,
-                    priority=priority,
-                    target_minutes=minutes,
-                    clock=clock,
-                    updated_at=at(0),
-                )
-            )
+async def task_event(app: FastAPI, task_version: dict[str, Any], peers: Peers) -> None:
+    """The task-status-changed event of `task_version`, through sla's own consumption."""
+    consumption = next(c for c in CONSUMPTIONS if c.name == "task-status-changed")
+    await deliver_event(app, consumption, task_version, peers)
 
 
 def stroke_ct_order(order_id: str) -> dict[str, Any]:
@@ -55,16 +54,6 @@ def stroke_ct_order(order_id: str) -> dict[str, Any]:
     body["code"] = {"coding": [{"system": DICOM_MODALITY_SYSTEM, "code": "CT"}]}
     body["reasonCode"] = [{"coding": [{"system": SNOMED, "code": "422504002"}]}]
     return body
-
-
-def under_contract(resource: dict[str, Any], contract_id: str) -> dict[str, Any]:
-    resource["extension"] = [
-        {
-            "url": READ_CONTRACT_EXTENSION,
-            "valueReference": {"reference": f"OrganizationAffiliation/{contract_id}"},
-        }
-    ]
-    return resource
 
 
 def signed_by(report: dict[str, Any], practitioner: str) -> dict[str, Any]:
@@ -142,15 +131,15 @@ async def test_a_stroke_under_contract_runs_the_stroke_clock_from_images_to_prel
     sla_app: FastAPI,
 ) -> None:
     order_id, contract_id = new_order_id(), f"contract-{new_order_id()}"
-    await with_terms(sla_app, contract_id, stroke=(20, None), stat=(60, "ordered-to-final"))
-
-    await recorded(
-        sla_app,
-        stroke_ct_order(order_id),
-        study(order_id, minutes=8),
-        under_contract(task(order_id, minutes=9), contract_id),
-        diagnostic_report(order_id, minutes=31, status="preliminary"),
+    assignment = Peers(
+        affiliation(
+            contract_id, sla_target("stroke", 20), sla_target("stat", 60, "ordered-to-final")
+        )
     )
+
+    await recorded(sla_app, stroke_ct_order(order_id), study(order_id, minutes=8))
+    await task_event(sla_app, under_contract(task(order_id, minutes=9), contract_id), assignment)
+    await recorded(sla_app, diagnostic_report(order_id, minutes=31, status="preliminary"))
 
     found = await facts(sla_app, order_id)
     assert found.contract == f"OrganizationAffiliation/{contract_id}"

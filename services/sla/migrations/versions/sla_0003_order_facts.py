@@ -1,5 +1,6 @@
 """sla: what each order's clock runs under (facility, modality, stroke, read Task, owner,
-contract, radiologist), the read Task's status versions (holds) and contract terms.
+contract, radiologist), the read Task's status versions (holds) and the terms of the
+contract each read runs under.
 
 Revision ID: sla_0003
 Revises: sla_0002
@@ -48,18 +49,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("order_id", "source", name="pk_task_status"),
     )
     op.create_table(
-        "contract_term",
-        sa.Column("contract_id", sa.String(64), nullable=False),
+        "order_term",
+        sa.Column("order_id", sa.String(64), nullable=False),
         sa.Column("priority", sa.String(16), nullable=False),
         sa.Column("target_minutes", sa.Float, nullable=False),
         sa.Column("clock", sa.String(40), nullable=True),
-        sa.Column("updated_at", UTCDateTime, nullable=False),
-        sa.PrimaryKeyConstraint("contract_id", "priority", name="pk_contract_term"),
+        sa.PrimaryKeyConstraint("order_id", "priority", name="pk_order_term"),
     )
 
 
 def downgrade() -> None:
-    op.drop_table("contract_term")
+    op.drop_table("order_term")
     op.drop_table("task_status")
     with op.batch_alter_table("order_clock") as batch:
         for name, _ in reversed(_ORDER_COLUMNS):

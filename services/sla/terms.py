@@ -1,0 +1,55 @@
+"""The terms of the contract an order's read runs under: gathered from assignment (which
+keeps the contracts) before the event's transaction opens, kept per order (table
+order_term) from the newest read Task version, so a late older version or a later change of
+the contract does not re-judge a read already running.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.sla.details import is_read_task, last_updated, read_contract
+from services.sla.tables import order_clock, order_term
+from shared.events.received import ReceivedEvent
+from shared.fhir.references import referenced_id
+from shared.peers import Peers
+from shared.sla_terms import sla_terms
+
+
+async def task_contract(event: ReceivedEvent, peers: Peers) -> dict[str, Any]:
+    """The contract (OrganizationAffiliation) a read Task event names, asked of assignment."""
+    task = event.resource or {}
+    contract = read_contract(task) if is_read_task(task) else None
+    return {"contract": await peers.read("assignment", contract) if contract else None}
+
+
+async def record_terms(
+    session: AsyncSession, task: dict[str, Any], contract: dict[str, Any] | None
+) -> None:
+    """Keep the terms of `contract` for the read's order when `task` is the newest read
+    Task version heard (none: the read runs under no known contract)."""
+    order_id = referenced_id(task.get("focus"), "ServiceRequest")
+    if not is_read_task(task) or order_id is None:
+        return
+    newest = (
+        await session.execute(
+            select(order_clock.c.task_updated_at).where(order_clock.c.order_id == order_id)
+        )
+    ).scalar()
+    if newest is not None and newest != last_updated(task):
+        return  # an older version, heard late
+    await session.execute(delete(order_term).where(order_term.c.order_id == order_id))
+    named = read_contract(task) is not None
+    terms = sla_terms(contract) if contract is not None and named else {}
+    for priority, term in terms.items():
+        await session.execute(
+            order_term.insert().values(
+                order_id=order_id,
+                priority=priority,
+                target_minutes=term.target.total_seconds() / 60,
+                clock=term.clock,
+            )
+        )
