@@ -4,8 +4,8 @@ Milestones are facts from other services' events; the first report of a mileston
 so a redelivered or replayed event never moves it. The read Task's status versions are kept
 one row per version, so holds (pauses of the clock) come out the same whatever order or how
 often the versions arrive. An order's terms are those of the contract its read runs under,
-as sla read them when the newest read Task version named it (a later change of the contract
-does not re-judge reads already running under it).
+as sla read them when it heard the newest read Task version (a contract edited later
+reaches a read only at its next Task change, never one already finished).
 """
 
 from __future__ import annotations

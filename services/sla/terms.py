@@ -1,7 +1,7 @@
 """The terms of the contract an order's read runs under: gathered from assignment (which
 keeps the contracts) before the event's transaction opens, kept per order (table
-order_term) from the newest read Task version, so a late older version or a later change of
-the contract does not re-judge a read already running.
+order_term) as they stood when the newest read Task version was heard: a late older version
+changes nothing, and a contract edited later never re-judges a finished read.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ transaction together with an inbox row keyed by (subscription, event number): a
 redelivered event finds its row and changes nothing, and a handler that fails rolls its
 event back and answers 503 or 500, so the publisher retries from that event. An event whose
 number jumps past the last one handled for its subscription first has the events in between
-fetched from the publisher and handled, in order (shared.events.gaps).
+fetched from the publisher and handled, in order (shared.events.gaps); a heartbeat whose
+event count runs past the last one handled does the same for a lost last event.
 """
 
 from __future__ import annotations
@@ -116,35 +117,42 @@ def consumer_router(consumptions: tuple[Consumption, ...]) -> APIRouter:
             raise bad_request("The notification's topic is not the one this endpoint takes")
         if notification.kind == "event-notification":
             for event in notification.events:
-                await _fill_gap(request, consumption, event)
+                await _fill_gap(request, consumption, event.subscription, event.number)
                 await _consume(request, consumption, event)
+        elif notification.kind == "heartbeat" and notification.events_since_start:
+            # A lost last event shows at the next heartbeat: the count runs past it.
+            count = notification.events_since_start
+            await _fill_gap(request, consumption, notification.subscription, count + 1)
         return Response(status_code=200)
 
     return router
 
 
-async def _fill_gap(request: Request, consumption: Consumption, event: ReceivedEvent) -> None:
-    """Handle the events before `event` that never arrived, fetched from the publisher."""
+async def _fill_gap(
+    request: Request, consumption: Consumption, subscription: str, number: int
+) -> None:
+    """Handle the events of `subscription` before event `number` that never arrived,
+    fetched from the publisher."""
     state = request.app.state
     async with state.database.transaction() as session:
-        last = await last_handled(session, event.subscription)
-    if last is None or event.number <= last + 1:
+        last = await last_handled(session, subscription)
+    if last is None or number <= last + 1:
         return
     try:
         missed = await missed_events(
-            state.peers, consumption.publisher, event.subscription, last + 1, event.number - 1
+            state.peers, consumption.publisher, subscription, last + 1, number - 1
         )
     except PeerUnavailable as error:
-        raise _deferred(consumption, event, error) from error
+        raise _deferred(consumption, number, error) from error
     for earlier in missed:
         await _consume(request, consumption, earlier)
 
 
-def _deferred(consumption: Consumption, event: ReceivedEvent, error: PeerUnavailable) -> FhirError:
-    """The 503 asking the publisher to send `event` again later (a peer is down)."""
+def _deferred(consumption: Consumption, number: int, error: PeerUnavailable) -> FhirError:
+    """The 503 asking the publisher to send event `number` again later (a peer is down)."""
     log.warning(
         "event handling deferred",
-        extra={"consumer": consumption.name, "event_number": event.number, "reason": str(error)},
+        extra={"consumer": consumption.name, "event_number": number, "reason": str(error)},
     )
     failure = unavailable("A service this event needs is not available; retry later")
     failure.headers = {"Retry-After": "5"}
@@ -166,7 +174,7 @@ async def _consume(request: Request, consumption: Consumption, event: ReceivedEv
                     return
                 await consumption.handler(event, service_context(state, session, gathered))
     except PeerUnavailable as error:
-        raise _deferred(consumption, event, error) from error
+        raise _deferred(consumption, event.number, error) from error
     finally:
         if token is not None:
             otel_context.detach(token)

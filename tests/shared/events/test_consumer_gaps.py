@@ -25,7 +25,9 @@ from shared.peers import PeerUnavailable
 from shared.settings import ServiceSettings
 from tests.fixtures import AUTH
 from tests.shared.events.test_consumer import (
+    PUBLISHER,
     REGISTRY,
+    SUBSCRIPTION,
     TOPIC,
     Consumer,
     Handler,
@@ -172,3 +174,32 @@ async def test_events_of_one_notification_after_a_gap_come_in_number_order(
 
     assert response.status_code == 200, response.text
     assert consumer.handler.attempts == [1, 2, 3, 4, 5, 6]
+
+
+def heartbeat(count: int) -> bytes:
+    """A heartbeat saying the subscription has fired `count` events so far."""
+    status = status_parameters(
+        subscription=SUBSCRIPTION,
+        topic=TOPIC,
+        status="active",
+        kind="heartbeat",
+        events_since_start=count,
+        events=[],
+        content="full-resource",
+        base_url=PUBLISHER,
+    )
+    return notification_bundle(status, [], content="full-resource", base_url=PUBLISHER)
+
+
+async def test_a_lost_last_event_is_fetched_when_the_heartbeat_counts_past_it(
+    consumer: Consumer, publisher: Publisher
+) -> None:
+    await consumer.receive(notification(1))
+
+    quiet = await consumer.receive(heartbeat(1))
+    response = await consumer.receive(heartbeat(3))
+
+    assert (quiet.status_code, response.status_code) == (200, 200)
+    assert consumer.handler.attempts == [1, 2, 3]
+    params = {"eventsSinceNumber": "2", "eventsUntilNumber": "3"}
+    assert publisher.asked == [("intake", "Subscription/sub-1/$events", params)]
