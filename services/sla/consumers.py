@@ -3,8 +3,9 @@
 sla subscribes to the other services' topics like any subscriber; each event's resource
 (full-resource payload) marks milestones (see services.sla.timeline), recorded once. What
 a handler needs from another service is gathered before its transaction opens: the contract
-a read Task names (its terms, services.sla.terms), the radiologist behind the role that
-signed a final report, the order a Communication's report is for. A final report after the
+a read Task names (its terms, services.sla.terms), the practitioner behind its owning role
+and behind the role that signed a final report (services.sla.readers), the order a
+Communication's report is for. A final report after the
 deadline also records the breach as a DetectedIssue (topic sla-breached); a read waiting
 unassigned is recorded as one too (topic sla-unassigned).
 
@@ -16,16 +17,19 @@ subscription is retried in the background (shared.events.bootstrap) and start-up
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from services.sla.breaches import record_breach, record_unassigned
 from services.sla.communications import communication_marks, communication_orders
-from services.sla.details import record_radiologist, report_signer
+from services.sla.details import is_read_task
+from services.sla.readers import owner_practitioner, record_owner, record_signer, report_signer
 from services.sla.terms import record_terms, task_contract
 from services.sla.timeline import record
 from shared.events.consumer import ConsumerContext, Consumption, Gather
 from shared.events.received import ReceivedEvent
 from shared.events.topics import TOPIC_BASE
 from shared.fhir.references import referenced_id
+from shared.peers import Peers
 
 
 async def record_milestones(event: ReceivedEvent, context: ConsumerContext) -> None:
@@ -34,11 +38,13 @@ async def record_milestones(event: ReceivedEvent, context: ConsumerContext) -> N
     if resource is None:
         return
     marks = await record(context.session, resource)
-    if resource.get("resourceType") == "Task" and "contract" in context.gathered:
-        await record_terms(context.session, resource, context.gathered["contract"])
-    if context.gathered.get("radiologist"):
+    gathered = context.gathered
+    if is_read_task(resource):
+        await record_terms(context.session, resource, gathered.get("contract"))
+        await record_owner(context.session, resource, gathered.get("owner_practitioner"))
+    if gathered.get("signer"):
         orders = {mark.order_id for mark in marks if mark.milestone == "final"}
-        await record_radiologist(context.session, orders, context.gathered["radiologist"])
+        await record_signer(context.session, orders, gathered["signer"])
     # A breach needs the clock's stop (a report) and the deadline (the Task, its contract),
     # which come from two publishers in either order: look when either arrives.
     orders = {mark.order_id for mark in marks if mark.milestone in ("preliminary", "final")}
@@ -65,6 +71,12 @@ async def alert_unassigned(event: ReceivedEvent, context: ConsumerContext) -> No
     """A read waiting unassigned is an SLA risk: record it (topic sla-unassigned)."""
     if event.resource is not None:
         await record_unassigned(context, event.resource)
+
+
+async def read_task_context(event: ReceivedEvent, peers: Peers) -> dict[str, Any]:
+    """What a read Task event needs from assignment: its contract and its owner's
+    practitioner."""
+    return {**await task_contract(event, peers), **await owner_practitioner(event, peers)}
 
 
 def _consume(
@@ -96,8 +108,8 @@ def _about_orders(milestone: str, topic: str) -> Consumption:
 CONSUMPTIONS = (
     _consume("intake", "order-registered"),
     _consume("intake", "imaging-study-available"),
-    _consume("assignment", "task-created", gather=task_contract),
-    _consume("assignment", "task-status-changed", gather=task_contract),
+    _consume("assignment", "task-created", gather=read_task_context),
+    _consume("assignment", "task-status-changed", gather=read_task_context),
     _consume("reporting", "report-preliminary"),
     _consume("reporting", "report-final", gather=report_signer),
     _about_orders("critical-communicated", "critical-result"),

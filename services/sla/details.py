@@ -16,13 +16,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, or_, update
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sla.tables import order_clock, task_status
-from shared.events.received import ReceivedEvent
 from shared.fhir.references import referenced_id
 from shared.orders import (
     DICOM_MODALITY_SYSTEM,
@@ -31,7 +30,6 @@ from shared.orders import (
     is_stroke,
     ordering_facility,
 )
-from shared.peers import Peers
 
 FIRST, LATEST, TASK = "first", "latest", "task"
 TASK_CODE_SYSTEM = "http://hl7.org/fhir/CodeSystem/task-code"
@@ -60,7 +58,7 @@ def _instant(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
-def _relative(reference: dict[str, Any] | None, kind: str) -> str | None:
+def relative_of(reference: dict[str, Any] | None, kind: str) -> str | None:
     found = referenced_id(reference, kind)
     return f"{kind}/{found}" if found else None
 
@@ -86,7 +84,7 @@ def read_contract(task: dict[str, Any]) -> str | None:
     """The "OrganizationAffiliation/<id>" a read Task says it runs under."""
     for extension in task.get("extension") or []:
         if extension.get("url") == READ_CONTRACT_EXTENSION:
-            return _relative(extension.get("valueReference"), "OrganizationAffiliation")
+            return relative_of(extension.get("valueReference"), "OrganizationAffiliation")
     return None
 
 
@@ -95,7 +93,7 @@ def _order_facts(order: dict[str, Any]) -> Facts:
     return {
         "priority": (order.get("priority") or "routine", LATEST),
         "stroke": (is_stroke(order), LATEST),
-        "facility": (_relative(ordering_facility(order), "Organization"), FIRST),
+        "facility": (relative_of(ordering_facility(order), "Organization"), FIRST),
         "modality": (modality, FIRST),
     }
 
@@ -105,7 +103,7 @@ def _task_facts(task: dict[str, Any]) -> Facts:
     end = ((task.get("restriction") or {}).get("period") or {}).get("end")
     return {
         "task": (f"Task/{task['id']}", FIRST),
-        "facility": (_relative(task.get("requester"), "Organization"), FIRST),
+        "facility": (relative_of(task.get("requester"), "Organization"), FIRST),
         "priority": (task.get("priority"), FIRST),
         "owner": (owner, TASK),
         "deadline": (_instant(end), TASK),
@@ -114,37 +112,16 @@ def _task_facts(task: dict[str, Any]) -> Facts:
     }
 
 
-def _interpreter(report: dict[str, Any], kind: str) -> str | None:
+def interpreter(report: dict[str, Any], kind: str) -> str | None:
     """The first resultsInterpreter of `kind`, as `kind/<id>`."""
-    found = (_relative(e, kind) for e in report.get("resultsInterpreter") or [])
+    found = (relative_of(e, kind) for e in report.get("resultsInterpreter") or [])
     return next((f for f in found if f), None)
 
 
 def _report_facts(report: dict[str, Any]) -> Facts:
     if report.get("status") != "final":
         return {}
-    return {"radiologist": (_interpreter(report, "Practitioner"), FIRST)}
-
-
-async def report_signer(event: ReceivedEvent, peers: Peers) -> dict[str, Any]:
-    """The Practitioner behind the PractitionerRole that signed a final report, asked of
-    assignment (which keeps the roster) when the report names only the role."""
-    report = event.resource or {}
-    if report.get("status") != "final" or _interpreter(report, "Practitioner"):
-        return {}
-    role = _interpreter(report, "PractitionerRole")
-    found = await peers.read("assignment", role) if role else None
-    return {"radiologist": _relative((found or {}).get("practitioner"), "Practitioner")}
-
-
-async def record_radiologist(session: AsyncSession, orders: set[str], practitioner: str) -> None:
-    """The radiologist of each order's first final report, when none is known yet."""
-    for order_id in orders:
-        await session.execute(
-            update(order_clock)
-            .where(order_clock.c.order_id == order_id, order_clock.c.radiologist.is_(None))
-            .values(radiologist=practitioner)
-        )
+    return {"radiologist": (interpreter(report, "Practitioner"), LATEST)}
 
 
 def facts_by_order(resource: dict[str, Any]) -> dict[str, Facts]:
@@ -203,6 +180,17 @@ async def record_details(
         )
     if is_read_task(resource) and by_order:
         await _record_task_version(session, resource, next(iter(by_order)), moment)
+
+
+async def is_newest_task_version(session: AsyncSession, task: dict[str, Any]) -> bool:
+    """Whether `task` is the newest read Task version heard for its order (by lastUpdated)."""
+    order_id = referenced_id(task.get("focus"), "ServiceRequest")
+    newest = (
+        await session.execute(
+            select(order_clock.c.task_updated_at).where(order_clock.c.order_id == order_id)
+        )
+    ).scalar()
+    return newest is None or newest == last_updated(task)
 
 
 async def _record_task_version(

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.sla.details import is_read_task, last_updated, read_contract
-from services.sla.tables import order_clock, order_term
+from services.sla.details import is_newest_task_version, is_read_task, read_contract
+from services.sla.tables import order_term
 from shared.events.received import ReceivedEvent
 from shared.fhir.references import referenced_id
 from shared.peers import Peers
@@ -34,12 +34,7 @@ async def record_terms(
     order_id = referenced_id(task.get("focus"), "ServiceRequest")
     if not is_read_task(task) or order_id is None:
         return
-    newest = (
-        await session.execute(
-            select(order_clock.c.task_updated_at).where(order_clock.c.order_id == order_id)
-        )
-    ).scalar()
-    if newest is not None and newest != last_updated(task):
+    if not await is_newest_task_version(session, task):
         return  # an older version, heard late
     await session.execute(delete(order_term).where(order_term.c.order_id == order_id))
     named = read_contract(task) is not None
