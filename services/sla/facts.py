@@ -34,6 +34,7 @@ from shared.fhir.service import now_utc
 
 _CHUNK = 500  # order ids per IN (...) query
 _STOPS = ("preliminary", "final")  # every clock stops at one of these
+WITHDRAWN = frozenset({"cancelled", "failed", "entered-in-error"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,13 @@ class OrderFacts:
     milestones: Mapping[str, datetime]
     task_deadline: datetime | None = None  # the read Task's restriction.period.end
     pauses: tuple[Pause, ...] = field(default=())
+    task_status: str | None = None  # the newest read Task version's status
+
+    @property
+    def withdrawn(self) -> bool:
+        """The read ended without its clock stopping (order revoked: Task cancelled, failed
+        or entered in error); its clock counts no more."""
+        return self.stopped_at is None and self.task_status in WITHDRAWN
 
     def paused_until(self, now: datetime) -> float:
         """Minutes the clock was paused between its start and `now` (or its stop)."""
@@ -93,7 +101,7 @@ class OrderFacts:
 def facts_of(
     row: Any,
     milestones: Mapping[str, datetime],
-    versions: Iterable[tuple[datetime, str, str]],
+    versions: Sequence[tuple[datetime, str, str]],
     terms: Mapping[str, Term],
     *,
     now: datetime,
@@ -131,6 +139,7 @@ def facts_of(
         milestones=MappingProxyType({m: milestones[m] for m in MILESTONES if m in milestones}),
         task_deadline=row.deadline,
         pauses=holds,
+        task_status=max(versions)[2] if versions else None,
     )
 
 
@@ -166,13 +175,18 @@ async def order_facts(
     limit: int | None = None,
 ) -> list[OrderFacts]:
     """The facts of the orders sla knows, by order id: those whose clock stopped in
-    [stopped_from, stopped_to) when either is given, only running clocks when `open_only`,
-    at most `limit`."""
+    [stopped_from, stopped_to) when either is given, only running clocks when `open_only`
+    (not a withdrawn read's), at most `limit`."""
+    # SQL narrows to a superset (which clock stops where is decided per order); the exact
+    # choice is made on the facts, so a limit goes into SQL only when nothing is chosen.
     query = select(order_clock).order_by(order_clock.c.order_id)
+    chosen = open_only or stopped_from is not None or stopped_to is not None
     if open_only:
         query = query.where(~_has_milestone("final"))
     if stopped_from is not None or stopped_to is not None:
         query = query.where(_has_milestone(*_STOPS, since=stopped_from, until=stopped_to))
+    if limit is not None and not chosen:
+        query = query.limit(limit)
     rows = list((await session.execute(query)).all())
     found = [
         f
@@ -195,7 +209,7 @@ async def facts_of_order(session: AsyncSession, order_id: str) -> OrderFacts | N
 def _wanted(
     facts: OrderFacts, open_only: bool, since: datetime | None, until: datetime | None
 ) -> bool:
-    if open_only and facts.stopped_at is not None:
+    if open_only and (facts.stopped_at is not None or facts.withdrawn):
         return False
     if since is None and until is None:
         return True

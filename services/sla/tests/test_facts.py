@@ -248,3 +248,20 @@ def test_met_is_unknown_while_the_clock_runs() -> None:
     now: datetime = at(30)
     assert running.met is None
     assert running.budget_share(now) == 0.5
+
+
+async def test_a_withdrawn_read_is_no_longer_open(sla_app: FastAPI) -> None:
+    order_id = new_order_id()
+
+    await recorded(
+        sla_app,
+        order(order_id, minutes=0, priority="routine"),
+        task(order_id, minutes=1),
+        task(order_id, minutes=9, status="cancelled", version=2),
+    )
+
+    found = await facts(sla_app, order_id)
+    async with sla_app.state.database.transaction() as session:
+        still_open = await order_facts(session, open_only=True)
+    assert (found.task_status, found.withdrawn, found.met) == ("cancelled", True, None)
+    assert order_id not in {f.order_id for f in still_open}
