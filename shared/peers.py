@@ -46,6 +46,16 @@ class Peers:
             return None
         return self._json(response, reference)
 
+    async def get(
+        self, service: str, path: str, *, params: dict[str, str]
+    ) -> dict[str, Any] | None:
+        """The answer of `GET <service base>/<path>` (e.g. an operation); None when the
+        target is unknown or deleted."""
+        response = await self._send("GET", f"{self.base(service)}/{path}", params=params)
+        if response.status_code in (404, 410):
+            return None
+        return self._json(response, path.split("/")[0])
+
     async def readable_by(self, service: str, reference: str, authorization: str) -> bool:
         """Whether the caller presenting `authorization` may read `reference` at `service`
         (asked with the caller's own credential, so `service`'s tenant rules decide)."""

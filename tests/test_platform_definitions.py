@@ -24,7 +24,8 @@ from services.assignment.engine.exams import CATALOGUE as EXAMS
 from services.assignment.engine.model import Constraint
 from services.gateway.definitions import PLATFORM_DEFINITIONS
 from services.sla.conformance import TURNAROUND
-from services.sla.timeline import MILESTONES, Timeline
+from services.sla.facts import OrderFacts
+from services.sla.timeline import MILESTONES
 from services.sla.turnaround import turnaround_parameters
 from shared.audit.conformance import PRINCIPAL_ROLE
 from shared.fhir.canonical import CANONICAL_BASE
@@ -206,14 +207,31 @@ def test_every_business_status_a_task_is_given_is_declared() -> None:
 
 def test_the_turnaround_answer_uses_only_the_parameters_its_definition_declares() -> None:
     start = datetime(2026, 3, 1, 8, tzinfo=UTC)
-    timeline = Timeline(
-        "o-1",
-        "stat",
-        start + timedelta(hours=1),
-        {name: start + timedelta(minutes=10 * n) for n, name in enumerate(MILESTONES)},
+    milestones = {name: start + timedelta(minutes=10 * n) for n, name in enumerate(MILESTONES)}
+    facts = OrderFacts(
+        order_id="o-1",
+        facility="Organization/f-1",
+        contract="OrganizationAffiliation/c-1",
+        modality="CT",
+        priority="stat",
+        stroke=False,
+        radiologist="Practitioner/p-1",
+        owner="PractitionerRole/r-1",
+        task="Task/t-1",
+        clock="images-to-preliminary",
+        started_at=milestones["images-available"],
+        stopped_at=milestones["preliminary"],
+        deadline=start + timedelta(hours=1),
+        target_minutes=60,
+        paused_minutes=0,
+        on_hold=False,
+        milestones=milestones,
+        task_deadline=start + timedelta(hours=1),
     )
     declared = {p.name: p for p in TURNAROUND.parameters if p.use == "out"}
-    for parameter in turnaround_parameters(timeline)["parameter"]:
+    answer = turnaround_parameters(facts, now=start + timedelta(hours=2))["parameter"]
+    assert {p["name"] for p in answer} == set(declared)
+    for parameter in answer:
         definition = declared[parameter["name"]]
         parts = {part["name"] for part in parameter.get("part", [])}
         assert parts == {part.name for part in definition.parts}

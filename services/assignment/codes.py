@@ -12,8 +12,26 @@ from types import MappingProxyType
 from services.assignment.engine.exams import CPT_SYSTEM, DICOM_MODALITY_SYSTEM
 from services.assignment.engine.model import PRIORITIES
 from shared.fhir.canonical import CANONICAL_BASE
+from shared.sla_terms import (
+    CLOCK_PART,
+    CLOCKS,
+    PRIORITY_PART,
+    SLA_TARGET_EXTENSION,
+    TURNAROUND_PART,
+    TURNAROUND_UNITS,
+)
 
-__all__ = ["CPT_SYSTEM", "DICOM_MODALITY_SYSTEM", "PRIORITIES"]
+__all__ = [
+    "CLOCKS",
+    "CLOCK_PART",
+    "CPT_SYSTEM",
+    "DICOM_MODALITY_SYSTEM",
+    "PRIORITIES",
+    "PRIORITY_PART",
+    "SLA_TARGET_EXTENSION",
+    "TURNAROUND_PART",
+    "TURNAROUND_UNITS",
+]
 
 _EXTENSION = f"{CANONICAL_BASE}/StructureDefinition"
 _CODE_SYSTEM = f"{CANONICAL_BASE}/CodeSystem"
@@ -87,10 +105,8 @@ COVERAGE_HOURS_EXTENSION = f"{_EXTENSION}/coverage-hours"
 DAYS_OF_WEEK_PART = "daysOfWeek"
 START_PART = "start"
 END_PART = "end"
-# A turnaround target (complex, 0..*): priority valueCode, turnaround valueDuration.
-SLA_TARGET_EXTENSION = f"{_EXTENSION}/sla-target"
-PRIORITY_PART = "priority"
-TURNAROUND_PART = "turnaround"
+# A turnaround target (complex, 0..*): priority valueCode, turnaround valueDuration and an
+# optional clock valueCode -- shared.sla_terms (sla reads the same extension).
 # An exam only a subspecialist may read (complex, 0..*): exam valueCoding (CPT),
 # subspecialty valueCode (SUBSPECIALTY_SYSTEM).
 SUBSPECIALIST_EXAM_EXTENSION = f"{_EXTENSION}/subspecialist-exam"
@@ -105,8 +121,6 @@ DAYS_OF_WEEK = MappingProxyType(
 # An SLA target's priority: request-priority codes, and stroke (a stat stroke protocol).
 STROKE = "stroke"
 SLA_PRIORITIES = (*PRIORITIES, STROKE)
-# UCUM units a turnaround may be given in, as minutes.
-TURNAROUND_UNITS = MappingProxyType({"min": 1, "h": 60})
 # The radiology acquisition modalities of DICOM CID 29 (a reader reads, a contract covers).
 MODALITIES = MappingProxyType(
     {

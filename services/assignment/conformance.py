@@ -23,6 +23,7 @@ from shared.fhir.conformance import (
     Value,
 )
 from shared.follow_up import CRITICAL_FOLLOW_UP, FOLLOW_UP_TASK_SYSTEM, TASK_KIND_SYSTEM
+from shared.orders import READ_CONTRACT_EXTENSION
 
 _MODALITIES = Binding(
     "extensible",
@@ -204,7 +205,9 @@ SLA_TARGET = ExtensionDefinition(
     title="SLA target",
     description=(
         "The turnaround the contract promises for one priority (or stroke): the read "
-        "Task's deadline is the order's registration plus it."
+        "Task's deadline is the order's registration plus it. `clock` names the interval "
+        "sla counts it on (sla-clock code); without one, sla counts the priority's default "
+        "(docs/sla.md, Clocks)."
     ),
     contexts=("OrganizationAffiliation",),
     parts=(
@@ -222,8 +225,21 @@ SLA_TARGET = ExtensionDefinition(
             min=1,
         ),
         SubExtension("turnaround", "Turnaround (UCUM min)", Value(("Duration",)), min=1),
+        SubExtension("clock", "The interval counted (sla-clock code)", _CODE),
     ),
     max="*",
+)
+
+READ_CONTRACT = ExtensionDefinition(
+    url=READ_CONTRACT_EXTENSION,
+    title="Read contract",
+    description=(
+        "On the read Task: the contract (OrganizationAffiliation) the read runs under, as "
+        "routing chose it; sla counts the contract's clock and target for it. Absent while "
+        "the read waits unassigned."
+    ),
+    contexts=("Task",),
+    value=Value(("Reference",), targets=("OrganizationAffiliation",)),
 )
 
 SUBSPECIALIST_EXAM = ExtensionDefinition(
@@ -390,6 +406,7 @@ DEFINITIONS: tuple[Definition, ...] = (
     COVERED_PRIORITY,
     COVERAGE_HOURS,
     SLA_TARGET,
+    READ_CONTRACT,
     SUBSPECIALIST_EXAM,
     ASSIGNMENT_CONSTRAINT,
     ASSIGNMENT_EVENT,

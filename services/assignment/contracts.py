@@ -19,14 +19,10 @@ from services.assignment.codes import (
     DAYS_OF_WEEK_PART,
     END_PART,
     EXAM_PART,
-    PRIORITY_PART,
-    SLA_TARGET_EXTENSION,
     START_PART,
     SUBSPECIALIST_EXAM_EXTENSION,
     SUBSPECIALTY_PART,
     TIMEZONE_EXTENSION,
-    TURNAROUND_PART,
-    TURNAROUND_UNITS,
 )
 from services.assignment.engine.model import Contract, Shift
 from services.assignment.fhir_values import (
@@ -38,6 +34,7 @@ from services.assignment.fhir_values import (
     zone,
 )
 from shared.fhir.references import referenced_id
+from shared.sla_terms import sla_terms
 
 
 def contract_kind(affiliation: dict[str, Any]) -> str | None:
@@ -75,25 +72,9 @@ def coverage_hours(affiliation: dict[str, Any]) -> tuple[Shift, ...]:
     return tuple(hours)
 
 
-def turnaround(duration: dict[str, Any] | None) -> timedelta | None:
-    """A valueDuration in minutes or hours (UCUM min | h) as a timedelta; None otherwise."""
-    unit = str((duration or {}).get("code") or (duration or {}).get("unit"))
-    value = (duration or {}).get("value")
-    if unit not in TURNAROUND_UNITS or not isinstance(value, int | float) or value <= 0:
-        return None
-    return timedelta(minutes=float(value) * TURNAROUND_UNITS[unit])
-
-
 def sla_targets(affiliation: dict[str, Any]) -> dict[str, timedelta]:
     """Turnaround per priority (and "stroke") from the `sla-target` extensions."""
-    targets = {}
-    for extension in extensions(affiliation, SLA_TARGET_EXTENSION):
-        found = parts(extension)
-        priority = _first(found, PRIORITY_PART, "valueCode")
-        target = turnaround(_first(found, TURNAROUND_PART, "valueDuration"))
-        if priority and target:
-            targets[priority] = target
-    return targets
+    return {priority: term.target for priority, term in sla_terms(affiliation).items()}
 
 
 def subspecialist_exams(affiliation: dict[str, Any]) -> dict[str, str]:

@@ -18,6 +18,8 @@ from services.assignment.access import (
     PractitionerRoleAccess,
 )
 from services.assignment.codes import (
+    CLOCK_PART,
+    CLOCKS,
     CONTRACT_KIND_SYSTEM,
     CONTRACT_KINDS,
     COVERAGE_HOURS_EXTENSION,
@@ -303,6 +305,10 @@ def _target_problems(affiliation: dict[str, Any]) -> list[Problem]:
         durations = [p.get("valueDuration") for _, p in _parts(extension, TURNAROUND_PART)]
         if len(durations) != 1 or not _good_duration(durations[0]):
             message = "An SLA target's turnaround is one positive valueDuration in min or h (UCUM)"
+            problems.append((message, path))
+        clocks = [p.get("valueCode") for _, p in _parts(extension, CLOCK_PART)]
+        if len(clocks) > 1 or any(c not in CLOCKS for c in clocks):
+            message = f"An SLA target names at most one clock: {', '.join(CLOCKS)}"
             problems.append((message, path))
     return problems
 

@@ -4,7 +4,8 @@ One read Task per order, identified by READ_TASK_SYSTEM | <order id> (kept uniqu
 redelivered order event finds the Task already made). It carries the decision: `owner`
 (the radiologist's reading PractitionerRole, or a partner vendor's Organization on
 overflow, or nobody), `restriction.period.end` (the deadline the engine judged against),
-`businessStatus` (BUSINESS_STATUS_SYSTEM) and, when nobody holds it, `statusReason`.
+`businessStatus` (BUSINESS_STATUS_SYSTEM), the contract it runs under (extension
+read-contract) and, when nobody holds it, `statusReason`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from services.assignment.engine.model import Decision
 from shared.fhir.canonical import CANONICAL_BASE
 from shared.fhir.service import format_instant
 from shared.follow_up import FOLLOW_UP_TASK_SYSTEM
-from shared.orders import ordering_facility
+from shared.orders import READ_CONTRACT_EXTENSION, ordering_facility
 
 READ_TASK_SYSTEM = f"{CANONICAL_BASE}/NamingSystem/read-task"
 BUSINESS_STATUS_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/assignment-status"
@@ -82,6 +83,20 @@ def route(task: dict[str, Any], decision: Decision, *, rerouted: str | None = No
         )
         task["businessStatus"] = business_status(code, text)
     task["restriction"] = {"period": {"end": format_instant(decision.deadline)}}
+    _set_read_contract(task, decision)
+
+
+def _set_read_contract(task: dict[str, Any], decision: Decision) -> None:
+    """Name the contract the read now runs under (read-contract), or none while nobody
+    holds it; sla counts that contract's clock."""
+    others = [e for e in task.get("extension") or [] if e.get("url") != READ_CONTRACT_EXTENSION]
+    if decision.contract is not None and owner_of(decision) is not None:
+        reference = f"OrganizationAffiliation/{decision.contract.id}"
+        others.append({"url": READ_CONTRACT_EXTENSION, "valueReference": {"reference": reference}})
+    if others:
+        task["extension"] = others
+    else:
+        task.pop("extension", None)
 
 
 def read_task(order: dict[str, Any], decision: Decision, *, authored: datetime) -> dict[str, Any]:

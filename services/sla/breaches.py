@@ -3,7 +3,8 @@ the `sla-breach-predicted` and `sla-breached` topics.
 
 Codes come from this platform's code system SLA_EVENT_SYSTEM: `breach-predicted` (the
 order will miss its deadline at the current pace -- raised by the breach predictor),
-`breached` (the final report came after the deadline) and `unassigned` (nobody eligible
+`breached` (the order's clock stopped after its effective deadline, services.sla.facts;
+the predictor also records it when the deadline passes with the clock running) and `unassigned` (nobody eligible
 can read the order now: assignment's read waits in the unassigned queue). One DetectedIssue per order and
 code: its identifier (system SLA_EVENT_SYSTEM, value `<code>/<order id>`) is kept unique,
 so a replayed event finds the one already written.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.sla.timeline import timeline
+from services.sla.facts import facts_of_order
 from shared.events.consumer import ConsumerContext
 from shared.fhir.canonical import CANONICAL_BASE
 from shared.fhir.references import referenced_id
@@ -46,12 +47,16 @@ def sla_issue(order_id: str, code: str, detail: str) -> dict[str, Any]:
 
 
 async def record_breach(context: ConsumerContext, order_id: str) -> None:
-    """Write the `breached` DetectedIssue when the order's final report missed its deadline."""
-    found = await timeline(context.session, order_id)
-    if found is None or not found.breached or found.deadline is None:
+    """Write the `breached` DetectedIssue when the order's clock stopped after its effective
+    deadline."""
+    found = await facts_of_order(context.session, order_id)
+    if found is None or found.met is not False or not (found.deadline and found.stopped_at):
         return
-    late = (found.milestones["final"] - found.deadline).total_seconds() / 60
-    detail = f"Final report {late:.1f} minutes after the deadline ({found.priority or 'routine'})"
+    late = (found.stopped_at - found.deadline).total_seconds() / 60
+    detail = (
+        f"The {found.clock} clock stopped {late:.1f} minutes after the deadline "
+        f"({'stroke' if found.stroke else found.priority})"
+    )
     await context.fhir.create("DetectedIssue", sla_issue(order_id, "breached", detail))
 
 

@@ -13,6 +13,7 @@ from shared.fhir.conformance import (
     OperationDefinition,
     OperationParameter,
 )
+from shared.sla_terms import CLOCKS, SLA_CLOCK_SYSTEM
 
 SLA_EVENT = CodeSystemDefinition(
     url=SLA_EVENT_SYSTEM,
@@ -42,6 +43,22 @@ SLA_EVENT = CodeSystemDefinition(
 )
 
 
+SLA_CLOCK = CodeSystemDefinition(
+    url=SLA_CLOCK_SYSTEM,
+    title="SLA clock",
+    description=(
+        "The interval of an order's timeline a contract's turnaround counts (sla-target "
+        "`clock`; $turnaround `clock`): from one milestone to another, holds of the read "
+        "taken out. A clock to the preliminary report also stops at a final report that "
+        "came without one."
+    ),
+    concepts=tuple(
+        Concept(code, code.replace("-", " ").capitalize(), f"From {start} to {stop}.")
+        for code, (start, stop) in CLOCKS.items()
+    ),
+)
+
+
 def _out(name: str, type_: str, documentation: str, *, min_: int = 0) -> OperationParameter:
     return OperationParameter(name, "out", documentation, type=type_, min=min_)
 
@@ -57,9 +74,11 @@ TURNAROUND = OperationDefinition(
     title="Turnaround of an order",
     description=(
         "One order's timeline: its milestones with their times, the intervals between known "
-        "milestones in minutes, its priority and deadline when known, and whether the final "
-        "report met the deadline. Times are when the platform knew. 404 for an order sla "
-        "knows nothing of."
+        "milestones in minutes, its priority, the clock that counts (sla-clock) with the "
+        "contract, target and effective deadline (clock start + target + time on hold; "
+        "without a contract term, the read Task's deadline + time on hold), minutes on hold, "
+        "and whether the clock stopped by the deadline. Times are when the platform knew. "
+        "404 for an order sla knows nothing of."
     ),
     code=OPERATION.name,
     system=True,
@@ -73,9 +92,15 @@ TURNAROUND = OperationDefinition(
         ),
         _out("order", "Reference", "The order (ServiceRequest)", min_=1),
         _out("complete", "boolean", "Whether the final report exists", min_=1),
-        _out("priority", "code", "The order's priority, when known"),
-        _out("deadline", "instant", "The read's deadline, when known"),
-        _out("met-deadline", "boolean", "Whether the final report met the deadline, once final"),
+        _out("priority", "code", "The order's priority (routine when unknown)", min_=1),
+        _out("clock", "code", "The interval that counts (sla-clock code)", min_=1),
+        _out("paused-minutes", "decimal", "Minutes the clock was on hold so far", min_=1),
+        _out("on-hold", "boolean", "Whether the read is on hold now", min_=1),
+        _out("contract", "Reference", "The OrganizationAffiliation the read runs under"),
+        _out("target-minutes", "decimal", "The contract's target (else the Task's budget)"),
+        _out("deadline", "instant", "The effective deadline, when known"),
+        _out("task-deadline", "instant", "The read Task's restriction.period.end"),
+        _out("met-deadline", "boolean", "Whether the clock stopped by the deadline, once stopped"),
         _coded_times("milestone", MILESTONES, _out("time", "instant", "When", min_=1)),
         _coded_times(
             "interval",
@@ -85,4 +110,4 @@ TURNAROUND = OperationDefinition(
     ),
 )
 
-DEFINITIONS: tuple[Definition, ...] = (SLA_EVENT, TURNAROUND)
+DEFINITIONS: tuple[Definition, ...] = (SLA_EVENT, SLA_CLOCK, TURNAROUND)

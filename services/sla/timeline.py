@@ -2,27 +2,40 @@
 the turnaround intervals between milestones.
 
 Milestones, in the order a read normally goes: ordered (the order registered), images
-available, assigned (a Task with an owner), accepted (the owner took it), preliminary and
-final (the reports). Times are the `meta.lastUpdated` of the version that marked them --
-when the platform knew -- so replaying an event gives the same time.
+available, assigned (the read Task -- code `fulfill` -- with an owner), accepted (the owner
+took it), preliminary and final (the reports); other Tasks mark nothing. Then, from
+reporting's Communications (by the topic they came on, services.sla.communications):
+delivered (the final report reached the ordering facility), critical-communicated (a
+critical result was sent) and acknowledged (its receipt was acknowledged). Times are the
+`meta.lastUpdated` of the version that marked them -- when the platform knew -- so replaying
+an event gives the same time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.sla.tables import order_clock, order_milestone
+from services.sla.details import insert_for, is_read_task, orders_of, record_details
+from services.sla.tables import order_milestone
 from shared.fhir.references import referenced_id
 from shared.fhir.service import now_utc
 
-MILESTONES = ("ordered", "images-available", "assigned", "accepted", "preliminary", "final")
+MILESTONES = (
+    "ordered",
+    "images-available",
+    "assigned",
+    "accepted",
+    "preliminary",
+    "final",
+    "delivered",
+    "critical-communicated",
+    "acknowledged",
+)
 # The intervals reported per order: (name, from milestone, to milestone).
 INTERVALS = (
     ("ordered-to-assigned", "ordered", "assigned"),
@@ -30,6 +43,8 @@ INTERVALS = (
     ("images-to-preliminary", "images-available", "preliminary"),
     ("images-to-final", "images-available", "final"),
     ("ordered-to-final", "ordered", "final"),
+    ("final-to-delivered", "final", "delivered"),
+    ("critical-to-acknowledged", "critical-communicated", "acknowledged"),
 )
 # A Task closed without passing through these never shows "accepted" (no guessed time).
 _TASK_ACCEPTED = frozenset({"accepted", "in-progress", "on-hold"})
@@ -45,19 +60,16 @@ class Mark:
     source: str
 
 
-def _last_updated(resource: dict[str, Any]) -> datetime:
+def version_time(resource: dict[str, Any]) -> datetime:
+    """When the platform knew of this version (meta.lastUpdated; now when it has none)."""
     text = (resource.get("meta") or {}).get("lastUpdated")
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else now_utc()
 
 
-def _source(resource: dict[str, Any]) -> str:
+def version_source(resource: dict[str, Any]) -> str:
+    """The version a milestone comes from, `Type/id/_history/n`."""
     version = (resource.get("meta") or {}).get("versionId", "1")
     return f"{resource['resourceType']}/{resource['id']}/_history/{version}"
-
-
-def _orders(elements: Any) -> list[str]:
-    found = (referenced_id(e, "ServiceRequest") for e in elements or [])
-    return [order for order in found if order]
 
 
 def marks(resource: dict[str, Any]) -> list[Mark]:
@@ -68,27 +80,26 @@ def marks(resource: dict[str, Any]) -> list[Mark]:
     if kind == "ServiceRequest":
         milestones.append(([resource["id"]], "ordered"))
     elif kind == "ImagingStudy" and status == "available":
-        milestones.append((_orders(resource.get("basedOn")), "images-available"))
-    elif kind == "Task":
+        milestones.append((orders_of(resource.get("basedOn")), "images-available"))
+    elif is_read_task(resource):
         orders = [o for o in [referenced_id(resource.get("focus"), "ServiceRequest")] if o]
         if resource.get("owner"):
             milestones.append((orders, "assigned"))
         if status in _TASK_ACCEPTED:
             milestones.append((orders, "accepted"))
     elif kind == "DiagnosticReport" and status in ("preliminary", "final"):
-        milestones.append((_orders(resource.get("basedOn")), status))
-    at, source = _last_updated(resource), _source(resource)
+        milestones.append((orders_of(resource.get("basedOn")), status))
+    at, source = version_time(resource), version_source(resource)
     return [Mark(order, name, at, source) for orders, name in milestones for order in orders]
 
 
-def _insert(session: AsyncSession) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
-async def record(session: AsyncSession, resource: dict[str, Any]) -> list[Mark]:
-    """Record the milestones `resource` marks (the earliest report wins); the marks."""
-    found = marks(resource)
-    insert = _insert(session)
+async def record(
+    session: AsyncSession, resource: dict[str, Any], *, also: tuple[Mark, ...] = ()
+) -> list[Mark]:
+    """Record the milestones `resource` marks, and `also` (marks its event stands for, e.g.
+    a critical result communicated), the earliest report winning; the marks."""
+    found = [*marks(resource), *also]
+    insert = insert_for(session)
     moment = now_utc()
     for mark in found:
         statement = insert(order_milestone).values(
@@ -109,74 +120,14 @@ async def record(session: AsyncSession, resource: dict[str, Any]) -> list[Mark]:
                 where=statement.excluded.occurred_at < order_milestone.c.occurred_at,
             )
         )
-    await _record_clock(session, resource, moment)
+    await record_details(session, resource, moment, {mark.order_id for mark in found})
     return found
 
 
-async def _record_clock(session: AsyncSession, resource: dict[str, Any], moment: datetime) -> None:
-    """Keep the order's priority (from the order) and deadline (from its Task)."""
-    values: dict[str, Any] = {}
-    if resource.get("resourceType") == "ServiceRequest":
-        order = resource["id"]
-        values["priority"] = resource.get("priority", "routine")
-    elif resource.get("resourceType") == "Task":
-        order = referenced_id(resource.get("focus"), "ServiceRequest") or ""
-        end = ((resource.get("restriction") or {}).get("period") or {}).get("end")
-        if end:
-            values["deadline"] = datetime.fromisoformat(end.replace("Z", "+00:00"))
-        if resource.get("priority"):
-            values["priority"] = resource["priority"]
-    if not values or not order:
-        return
-    upsert = _insert(session)(order_clock).values(order_id=order, updated_at=moment, **values)
-    await session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=[order_clock.c.order_id], set_={**values, "updated_at": moment}
-        )
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Timeline:
-    order_id: str
-    priority: str | None
-    deadline: datetime | None
-    milestones: dict[str, datetime]
-
-    def intervals(self) -> list[tuple[str, float]]:
-        """(name, minutes) of each interval whose two ends are known."""
-        return [
-            (name, (self.milestones[end] - self.milestones[start]).total_seconds() / 60)
-            for name, start, end in INTERVALS
-            if start in self.milestones and end in self.milestones
-        ]
-
-    @property
-    def breached(self) -> bool | None:
-        """Whether the final report came after the deadline (None while either is unknown)."""
-        final = self.milestones.get("final")
-        if final is None or self.deadline is None:
-            return None
-        return final > self.deadline
-
-
-async def timeline(session: AsyncSession, order_id: str) -> Timeline | None:
-    """The order's timeline; None when sla has heard nothing of it."""
-    rows = await session.execute(
-        select(order_milestone.c.milestone, order_milestone.c.occurred_at).where(
-            order_milestone.c.order_id == order_id
-        )
-    )
-    milestones = {row.milestone: row.occurred_at for row in rows}
-    clock = (
-        await session.execute(select(order_clock).where(order_clock.c.order_id == order_id))
-    ).first()
-    if not milestones and clock is None:
-        return None
-    ordered = {m: milestones[m] for m in MILESTONES if m in milestones}
-    return Timeline(
-        order_id,
-        clock.priority if clock else None,
-        clock.deadline if clock else None,
-        ordered,
-    )
+def intervals(milestones: Mapping[str, datetime]) -> list[tuple[str, float]]:
+    """(name, minutes) of each interval (INTERVALS) whose two ends are known."""
+    return [
+        (name, (milestones[end] - milestones[start]).total_seconds() / 60)
+        for name, start, end in INTERVALS
+        if start in milestones and end in milestones
+    ]

@@ -2,18 +2,22 @@
 
 A system-level operation of this platform (OperationDefinition: OPERATION_URL): sla keeps
 timelines, not orders, so the order is a parameter rather than the instance. The answer is
-a Parameters resource: the order, its priority and deadline when known, each milestone with
-its time, each interval between known milestones in minutes, and whether the final report
-met the deadline.
+a Parameters resource: the order, its priority, the clock that counts for it (services.sla
+.clocks: its code, the contract and target when known, the effective deadline -- clock start
+plus target plus time on hold --, the read Task's own deadline, minutes on hold), each
+milestone with its time, each interval between known milestones in minutes, and, once the
+clock stopped, whether it stopped by the effective deadline.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from services.sla.timeline import Timeline, timeline
+from services.sla.facts import OrderFacts, facts_of_order
+from services.sla.timeline import intervals
 from shared.audit.trail import accessed, note
 from shared.auth import CurrentPrincipal
 from shared.fhir.canonical import CANONICAL_BASE
@@ -21,7 +25,7 @@ from shared.fhir.http import respond
 from shared.fhir.outcomes import bad_request, not_found
 from shared.fhir.references import referenced_id
 from shared.fhir.registry import Operation
-from shared.fhir.service import format_instant
+from shared.fhir.service import format_instant, now_utc
 
 OPERATION = Operation(
     name="turnaround",
@@ -30,18 +34,38 @@ OPERATION = Operation(
 )
 
 
-def turnaround_parameters(found: Timeline) -> dict[str, Any]:
-    """The operation's answer for one timeline."""
+def _clock_parameters(found: OrderFacts, now: datetime) -> list[dict[str, Any]]:
+    """The clock that counts for the order: its code, target, effective deadline, holds."""
+    parameters: list[dict[str, Any]] = [
+        {"name": "clock", "valueCode": found.clock},
+        {"name": "paused-minutes", "valueDecimal": round(found.paused_until(now), 2)},
+        {"name": "on-hold", "valueBoolean": found.on_hold},
+    ]
+    if found.contract:
+        parameters.append({"name": "contract", "valueReference": {"reference": found.contract}})
+    if found.target_minutes is not None:
+        parameters.append(
+            {"name": "target-minutes", "valueDecimal": round(found.target_minutes, 2)}
+        )
+    if found.deadline:
+        parameters.append({"name": "deadline", "valueInstant": format_instant(found.deadline)})
+    if found.task_deadline:
+        parameters.append(
+            {"name": "task-deadline", "valueInstant": format_instant(found.task_deadline)}
+        )
+    if found.met is not None:
+        parameters.append({"name": "met-deadline", "valueBoolean": found.met})
+    return parameters
+
+
+def turnaround_parameters(found: OrderFacts, *, now: datetime) -> dict[str, Any]:
+    """The operation's answer for one order's facts, holds counted up to `now`."""
     parameters: list[dict[str, Any]] = [
         {"name": "order", "valueReference": {"reference": f"ServiceRequest/{found.order_id}"}},
         {"name": "complete", "valueBoolean": "final" in found.milestones},
+        {"name": "priority", "valueCode": found.priority},
+        *_clock_parameters(found, now),
     ]
-    if found.priority:
-        parameters.append({"name": "priority", "valueCode": found.priority})
-    if found.deadline:
-        parameters.append({"name": "deadline", "valueInstant": format_instant(found.deadline)})
-    if found.breached is not None:
-        parameters.append({"name": "met-deadline", "valueBoolean": not found.breached})
     for name, moment in found.milestones.items():
         parameters.append(
             {
@@ -52,7 +76,7 @@ def turnaround_parameters(found: Timeline) -> dict[str, Any]:
                 ],
             }
         )
-    for name, minutes in found.intervals():
+    for name, minutes in intervals(found.milestones):
         parameters.append(
             {
                 "name": "interval",
@@ -82,11 +106,11 @@ def turnaround_router() -> APIRouter:
         ):
             raise unknown  # another tenant's order reads like an unknown one
         async with request.app.state.database.transaction() as session:
-            found = await timeline(session, order_id)
+            found = await facts_of_order(session, order_id)
         if found is None:
             raise unknown
         order_path = f"ServiceRequest/{order_id}"
         note(request, accessed("operation", "ServiceRequest", object_path=order_path))
-        return respond(request, turnaround_parameters(found))
+        return respond(request, turnaround_parameters(found, now=now_utc()))
 
     return router

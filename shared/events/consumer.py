@@ -6,7 +6,10 @@ Each received notification is checked (its HMAC signature with this service's
 `EVENTS_SIGNING_SECRET`, its topic), then each event is handled in its own database
 transaction together with an inbox row keyed by (subscription, event number): a
 redelivered event finds its row and changes nothing, and a handler that fails rolls its
-event back and answers 503 or 500, so the publisher retries from that event.
+event back and answers 503 or 500, so the publisher retries from that event. An event whose
+number jumps past the last one handled for its subscription first has the events in between
+fetched from the publisher and handled, in order (shared.events.gaps); a heartbeat whose
+event count runs past the last one handled does the same for a lost last event.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
 from shared.events.delivery import SIGNATURE_HEADER, verify_signature
+from shared.events.gaps import last_handled, missed_events
 from shared.events.received import MalformedNotification, ReceivedEvent, read_notification
 from shared.events.tables import inbox_event
 from shared.fhir.http import read_body
-from shared.fhir.outcomes import bad_request, not_found, unauthorized, unavailable
+from shared.fhir.outcomes import FhirError, bad_request, not_found, unauthorized, unavailable
 from shared.fhir.search.request import SearchLimits
 from shared.fhir.service import FhirService, now_utc
 from shared.peers import Peers, PeerUnavailable
@@ -113,10 +117,46 @@ def consumer_router(consumptions: tuple[Consumption, ...]) -> APIRouter:
             raise bad_request("The notification's topic is not the one this endpoint takes")
         if notification.kind == "event-notification":
             for event in notification.events:
+                await _fill_gap(request, consumption, event.subscription, event.number)
                 await _consume(request, consumption, event)
+        elif notification.kind == "heartbeat" and notification.events_since_start:
+            # A lost last event shows at the next heartbeat: the count runs past it.
+            count = notification.events_since_start
+            await _fill_gap(request, consumption, notification.subscription, count + 1)
         return Response(status_code=200)
 
     return router
+
+
+async def _fill_gap(
+    request: Request, consumption: Consumption, subscription: str, number: int
+) -> None:
+    """Handle the events of `subscription` before event `number` that never arrived,
+    fetched from the publisher."""
+    state = request.app.state
+    async with state.database.transaction() as session:
+        last = await last_handled(session, subscription)
+    if last is None or number <= last + 1:
+        return
+    try:
+        missed = await missed_events(
+            state.peers, consumption.publisher, subscription, last + 1, number - 1
+        )
+    except PeerUnavailable as error:
+        raise _deferred(consumption, number, error) from error
+    for earlier in missed:
+        await _consume(request, consumption, earlier)
+
+
+def _deferred(consumption: Consumption, number: int, error: PeerUnavailable) -> FhirError:
+    """The 503 asking the publisher to send event `number` again later (a peer is down)."""
+    log.warning(
+        "event handling deferred",
+        extra={"consumer": consumption.name, "event_number": number, "reason": str(error)},
+    )
+    failure = unavailable("A service this event needs is not available; retry later")
+    failure.headers = {"Retry-After": "5"}
+    return failure
 
 
 async def _consume(request: Request, consumption: Consumption, event: ReceivedEvent) -> None:
@@ -134,17 +174,7 @@ async def _consume(request: Request, consumption: Consumption, event: ReceivedEv
                     return
                 await consumption.handler(event, service_context(state, session, gathered))
     except PeerUnavailable as error:
-        log.warning(
-            "event handling deferred",
-            extra={
-                "consumer": consumption.name,
-                "event_number": event.number,
-                "reason": str(error),
-            },
-        )
-        failure = unavailable("A service this event needs is not available; retry later")
-        failure.headers = {"Retry-After": "5"}
-        raise failure from error
+        raise _deferred(consumption, event.number, error) from error
     finally:
         if token is not None:
             otel_context.detach(token)

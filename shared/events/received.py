@@ -37,6 +37,7 @@ class Notification:
     subscription: str
     topic: str
     events: tuple[ReceivedEvent, ...]
+    events_since_start: int | None = None  # the subscription's event count, when given
 
 
 def read_notification(bundle: Any) -> Notification:
@@ -72,7 +73,11 @@ def _read(bundle: Any) -> Notification:
         for part in status.get("parameter") or []
         if part.get("name") == "notification-event"
     )
-    return Notification(kind, subscription, topic, events)
+    count = values.get("events-since-subscription-start", {}).get("valueString")
+    since_start = (
+        int(count) if isinstance(count, str) and count.isascii() and count.isdigit() else None
+    )
+    return Notification(kind, subscription, topic, events, since_start)
 
 
 def _parameters(status: dict[str, Any]) -> dict[str, dict[str, Any]]:

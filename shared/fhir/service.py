@@ -344,7 +344,7 @@ class FhirService:
                     "urn references resolve only inside a transaction Bundle", expression
                 )
         await definition.rules.prepare(resource, previous=previous, context=context)
-        await self._check_references(resource)
+        await self._check_references(resource, previous)
         keys = definition.unique_keys(resource) if definition.unique_keys else []
         if any(len(part) > MAX_IDENTIFIER_LENGTH for key in keys for part in key):
             raise bad_request(
@@ -367,12 +367,21 @@ class FhirService:
         require_own(self.principal.access_keys, labels, definition.type)
         return labels
 
-    async def _check_references(self, resource: dict[str, Any]) -> None:
-        """Every reference to a type stored here must name an existing resource."""
+    async def _check_references(
+        self, resource: dict[str, Any], previous: dict[str, Any] | None
+    ) -> None:
+        """Every reference to a type stored here must name an existing resource -- one the
+        caller may see. A reference the current version already holds is not asked again:
+        it was checked when written, and an update passing it on unchanged (e.g. a reader's
+        status change keeping the contract the platform named) changes nothing it names."""
+        kept = {
+            element["reference"]
+            for _, element in iter_references(previous or {}, resource["resourceType"])
+        }
         wanted: dict[tuple[str, str], str] = {}
         for expression, element in iter_references(resource, resource["resourceType"]):
             text = element["reference"]
-            if text.startswith("#"):
+            if text.startswith("#") or text in kept:
                 continue
             parsed = reference_search.parse(text)
             if parsed is None or parsed[0] is None:

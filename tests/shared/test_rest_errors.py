@@ -270,6 +270,27 @@ async def test_a_reference_to_a_deleted_patient_is_refused(client: httpx.AsyncCl
     assert_outcome(response, 422, expression="ServiceRequest.subject")
 
 
+async def test_an_update_passing_on_a_reference_unchanged_is_not_asked_again(
+    client: httpx.AsyncClient,
+) -> None:
+    """A reference the stored version holds was checked when written: an update keeping it
+    (e.g. a reader's status change passing on what only the platform could name) is not
+    refused for it; a new reference still is."""
+    facility = (await create(client, organization(name="Clinic")))["id"]
+    pid = (await create(client, patient()))["id"]
+    stored = await create(client, order(f"Patient/{pid}", f"Organization/{facility}"))
+    await client.delete(f"/Patient/{pid}")
+
+    kept = await client.put(f"/ServiceRequest/{stored['id']}", json={**stored, "status": "on-hold"})
+    changed = await client.put(
+        f"/ServiceRequest/{stored['id']}",
+        json={**stored, "subject": {"reference": "Patient/no-such-patient"}},
+    )
+
+    assert kept.status_code == 200, kept.text
+    assert_outcome(changed, 422, code="business-rule", expression="ServiceRequest.subject")
+
+
 async def test_control_characters_in_strings_are_refused_naming_the_element(
     client: httpx.AsyncClient,
 ) -> None:

@@ -75,13 +75,17 @@ def membership(
     return {k: v for k, v in role.items() if v is not None}  # None: leave the element out
 
 
-def sla_target(priority: str, value: Any, unit: str = "min") -> dict[str, Any]:
+def sla_target(
+    priority: str, value: Any, unit: str = "min", *, clock: str | None = None
+) -> dict[str, Any]:
     duration = {"value": value, "unit": unit, "system": codes.UCUM_SYSTEM, "code": unit}
-    return complex_extension(
-        codes.SLA_TARGET_EXTENSION,
+    parts = [
         (codes.PRIORITY_PART, "valueCode", priority),
         (codes.TURNAROUND_PART, "valueDuration", duration),
-    )
+    ]
+    if clock is not None:
+        parts.append((codes.CLOCK_PART, "valueCode", clock))
+    return complex_extension(codes.SLA_TARGET_EXTENSION, *parts)
 
 
 def subspecialist_exam(cpt: str, required: str) -> dict[str, Any]:

@@ -181,6 +181,10 @@ REFUSED_CONTRACTS = {
         contract(extensions=[_target("stat", 30, "min"), _target("stat", 1, "h")]),
         "OrganizationAffiliation.extension[1]",
     ),
+    "unknown-clock": (
+        contract(extensions=[sla_target("stat", 30, clock="ordered-to-lunch")]),
+        "OrganizationAffiliation.extension[0]",
+    ),
     "exam-without-code": (
         contract(
             extensions=[
@@ -292,7 +296,7 @@ async def test_the_representation_is_accepted_with_extensions_nobody_here_define
             coverage_hours(["sat", "sun"], "00:00:00", "00:00:00"),
             extension(codes.COVERED_MODALITY_EXTENSION, valueCode="CT"),
             extension(codes.COVERED_PRIORITY_EXTENSION, valueCode="stat"),
-            sla_target("stat", 60),
+            sla_target("stat", 60, clock="images-to-preliminary"),
             sla_target("stroke", 20),
             sla_target("routine", 48, "h"),
             subspecialist_exam("70551", "neuro"),

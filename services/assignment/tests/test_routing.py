@@ -10,6 +10,7 @@ its REST API; the handlers run as the consumer runs them. Intake is a small fake
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -31,6 +32,7 @@ from services.assignment.tests.routing_support import (
     read_tasks,
     the_task,
 )
+from shared.orders import READ_CONTRACT_EXTENSION
 from tests.support.audit import audit_events
 
 
@@ -43,10 +45,22 @@ def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def read_contract(task: dict[str, Any]) -> str | None:
+    """The contract the read Task says it runs under (read-contract)."""
+    return next(
+        (
+            e["valueReference"]["reference"]
+            for e in task.get("extension") or []
+            if e["url"] == READ_CONTRACT_EXTENSION
+        ),
+        None,
+    )
+
+
 async def test_the_order_goes_to_the_reader_who_passes_every_hard_constraint(
     assignment_app: FastAPI, assignment: httpx.AsyncClient
 ) -> None:
-    await add_contract(assignment, stat_minutes=30)
+    primary = await add_contract(assignment, stat_minutes=30)
     eligible, _ = await add_reader(assignment, family="Eligible")
     await add_reader(assignment, family="Unlicensed", states=("CA",))
     await add_reader(assignment, family="Unprivileged", facility="Organization/elsewhere")
@@ -65,6 +79,7 @@ async def test_the_order_goes_to_the_reader_who_passes_every_hard_constraint(
     assert business_code(task) == "assigned"
     assert task["identifier"] == [{"system": READ_TASK_SYSTEM, "value": "order-1"}]
     assert task["requester"] == {"reference": FACILITY}
+    assert read_contract(task) == f"OrganizationAffiliation/{primary['id']}"
     deadline = _instant(task["restriction"]["period"]["end"])
     assert deadline - _instant(order["meta"]["lastUpdated"]) == timedelta(minutes=30)
 
@@ -104,13 +119,14 @@ async def test_with_nobody_eligible_the_task_waits_unassigned_and_says_why(
     assert task["status"] == "requested"
     assert business_code(task) == "unassigned"
     assert "TX" in task["statusReason"]["text"]
+    assert read_contract(task) is None
 
 
 async def test_with_nobody_eligible_a_vendor_with_an_overflow_contract_takes_it(
     assignment_app: FastAPI, assignment: httpx.AsyncClient
 ) -> None:
     await add_contract(assignment)
-    await add_contract(assignment, group=VENDOR, kind="overflow")
+    overflow = await add_contract(assignment, group=VENDOR, kind="overflow")
     await add_reader(assignment, states=("CA",))
 
     await deliver(assignment_app, assign_order, new_order("order-1"))
@@ -118,6 +134,7 @@ async def test_with_nobody_eligible_a_vendor_with_an_overflow_contract_takes_it(
     task = await the_task(assignment, "order-1")
     assert owner(task) == VENDOR
     assert business_code(task) == "overflow"
+    assert read_contract(task) == f"OrganizationAffiliation/{overflow['id']}"
 
 
 async def test_a_redelivered_order_makes_no_second_task(

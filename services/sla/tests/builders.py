@@ -1,6 +1,6 @@
 """What sla hears of, for tests: each resource version that marks a milestone of an order,
 stamped with its `meta.lastUpdated` (minutes after T0) -- the time sla records. Each builder
-returns a fresh dict and stores nothing.
+returns a fresh dict and stores nothing; `Peers` stands in for the services sla asks.
 
 sla's own tables (order_clock, order_milestone) are not emptied between PostgreSQL tests:
 tests/support/databases.truncate_all empties only the shared FHIR store. Each test therefore
@@ -14,6 +14,8 @@ from typing import Any
 from uuid import uuid4
 
 from shared.fhir.service import format_instant
+from shared.orders import READ_CONTRACT_EXTENSION
+from shared.sla_terms import SLA_TARGET_EXTENSION
 
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 
@@ -61,6 +63,9 @@ def task(
         "id": f"task-{order_id}",
         "status": status,
         "priority": "stat",
+        "code": {
+            "coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]
+        },
         "focus": {"reference": f"ServiceRequest/{order_id}"},
         "restriction": {"period": {"end": format_instant(at(deadline))}},
     }
@@ -83,3 +88,45 @@ def diagnostic_report(
 
 def new_order_id() -> str:
     return f"order-{uuid4().hex[:12]}"
+
+
+def under_contract(resource: dict[str, Any], contract_id: str) -> dict[str, Any]:
+    resource["extension"] = [
+        {
+            "url": READ_CONTRACT_EXTENSION,
+            "valueReference": {"reference": f"OrganizationAffiliation/{contract_id}"},
+        }
+    ]
+    return resource
+
+
+class Peers:
+    """Stands in for the other services: the resources sla asks them for, by reference
+    (contracts and roles at assignment, reports at reporting)."""
+
+    def __init__(self, *resources: dict[str, Any]) -> None:
+        self.resources = {f"{r['resourceType']}/{r['id']}": r for r in resources}
+        self.asked: list[str] = []
+
+    async def read(self, service: str, reference: str) -> dict[str, Any] | None:
+        assert service in ("assignment", "reporting")
+        self.asked.append(reference)
+        return self.resources.get(reference)
+
+
+def sla_target(priority: str, minutes: float, clock: str | None = None) -> dict[str, Any]:
+    parts: list[dict[str, Any]] = [
+        {"url": "priority", "valueCode": priority},
+        {"url": "turnaround", "valueDuration": {"value": minutes, "code": "min"}},
+    ]
+    if clock:
+        parts.append({"url": "clock", "valueCode": clock})
+    return {"url": SLA_TARGET_EXTENSION, "extension": parts}
+
+
+def affiliation(contract_id: str, *targets: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "resourceType": "OrganizationAffiliation",
+        "id": contract_id,
+        "extension": list(targets),
+    }

@@ -6,18 +6,29 @@ notifications POSTed to sla's event endpoints."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import orjson
+import pytest
+from fastapi import FastAPI
 
 from services.sla.breaches import SLA_EVENT_SYSTEM
 from services.sla.resources import REGISTRY
-from services.sla.tests.builders import T0, diagnostic_report, new_order_id, order, task
+from services.sla.tests.builders import T0, Peers, diagnostic_report, new_order_id, order, task
 from shared.events.delivery import SIGNATURE_HEADER, sign
 from shared.events.notifications import NumberedEvent, notification_bundle, status_parameters
 from shared.events.topics import TOPIC_BASE
 from tests.fixtures import EVENTS_SECRET
+
+
+@pytest.fixture(autouse=True)
+def services_knowing_nothing(sla_app: FastAPI) -> Iterator[None]:
+    """The services sla asks (the owner's role, the contract) answer, knowing none of it."""
+    peers, sla_app.state.peers = sla_app.state.peers, Peers()
+    yield
+    sla_app.state.peers = peers  # the app closes its own clients on shutdown
 
 
 async def deliver(

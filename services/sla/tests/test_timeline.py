@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from services.sla.facts import OrderFacts, facts_of_order
 from services.sla.tests.builders import (
     at,
     diagnostic_report,
@@ -21,7 +22,7 @@ from services.sla.tests.builders import (
     study,
     task,
 )
-from services.sla.timeline import MILESTONES, Timeline, marks, record, timeline
+from services.sla.timeline import MILESTONES, intervals, marks, record
 from shared.fhir.service import format_instant
 
 # -- which milestones a version marks -------------------------------------------------------
@@ -86,37 +87,15 @@ def test_a_study_or_report_for_two_orders_marks_both() -> None:
 
 
 def test_intervals_are_the_minutes_between_known_milestones() -> None:
-    found = Timeline(
-        "o1",
-        "stat",
-        at(60),
-        {"ordered": at(0), "images-available": at(5), "assigned": at(10), "final": at(50.5)},
+    found = intervals(
+        {"ordered": at(0), "images-available": at(5), "assigned": at(10), "final": at(50.5)}
     )
 
-    assert found.intervals() == [
+    assert found == [
         ("ordered-to-assigned", 10.0),
         ("images-to-final", 45.5),
         ("ordered-to-final", 50.5),
     ]
-
-
-@pytest.mark.parametrize(
-    ("deadline", "final", "breached"),
-    [
-        (at(60), at(59), False),
-        (at(60), at(60), False),
-        (at(60), at(61), True),
-        (None, at(10), None),
-        (at(60), None, None),
-    ],
-    ids=["early", "on-the-dot", "late", "no-deadline", "no-final"],
-)
-def test_breached_only_when_the_final_report_came_after_the_deadline(
-    deadline: datetime | None, final: datetime | None, breached: bool | None
-) -> None:
-    milestones = {"ordered": at(0)} | ({"final": final} if final else {})
-
-    assert Timeline("o1", "stat", deadline, milestones).breached is breached
 
 
 # -- recording, in the sla app ---------------------------------------------------------------
@@ -129,9 +108,9 @@ async def recorded(app: FastAPI, *resources: dict[str, Any]) -> None:
             await record(session, resource)
 
 
-async def timeline_of(app: FastAPI, order_id: str) -> Timeline | None:
+async def timeline_of(app: FastAPI, order_id: str) -> OrderFacts | None:
     async with app.state.database.transaction() as session:
-        return await timeline(session, order_id)
+        return await facts_of_order(session, order_id)
 
 
 async def test_a_milestone_keeps_the_time_it_was_first_recorded(sla_app: FastAPI) -> None:
@@ -168,8 +147,8 @@ async def test_events_arriving_out_of_order_still_give_the_whole_timeline(sla_ap
         "preliminary": at(30),
         "final": at(45),
     }
-    assert list(found.milestones) == list(MILESTONES)
-    assert (found.priority, found.deadline, found.breached) == ("stat", at(60), False)
+    assert list(found.milestones) == list(MILESTONES[:6])
+    assert (found.priority, found.deadline, found.met) == ("stat", at(60), True)
 
 
 async def test_a_task_version_heard_late_still_gives_the_earlier_assignment_time(
