@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.assignment.eligibility import OPERATION as ELIGIBILITY
+from services.assignment.reroute_operation import OPERATION as REROUTE
 from services.assignment.roster_rules import (
     AffiliationRules,
     PractitionerRoleRules,
@@ -274,6 +275,7 @@ REGISTRY = Registry(
             rules=TaskRules(),
             unique_keys=read_task_identifiers,
             documentation="Assignments of orders to radiologists or vendors.",
+            operations=(REROUTE,),
         ),
     ),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.fhir.registry import Registry
+from shared.fhir.registry import Operation, Registry
 from shared.fhir.search.request import COMMON_PARAMS
 
 FHIR_VERSION = "4.0.1"
@@ -103,6 +103,8 @@ def capability_statement(
         }
         if definition.documentation:
             resource["documentation"] = definition.documentation
+        if definition.operations:
+            resource |= _operations(definition.operations)
         if definition.type == "Subscription":
             resource |= _subscription_support(registry)
         resources.append(resource)
@@ -123,17 +125,17 @@ def capability_statement(
                 "resource": resources,
                 "interaction": [{"code": "transaction"}, {"code": "batch"}],
             }
-            | _operations(registry)
+            | _operations(registry.operations)
         ],
     }
 
 
-def _operations(registry: Registry) -> dict[str, Any]:
-    if not registry.operations:
+def _operations(operations: tuple[Operation, ...]) -> dict[str, Any]:
+    if not operations:
         return {}
     return {
         "operation": [
             {"name": o.name, "definition": o.definition, "documentation": o.documentation}
-            for o in registry.operations
+            for o in operations
         ]
     }

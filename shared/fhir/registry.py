@@ -122,6 +122,9 @@ class ResourceDefinition:
     store: Store = "service"
     # The `_sort` of a search that names none (e.g. "-date": newest first).
     default_sort: str | None = None
+    # `$operations` served on an instance of this type (`[type]/{id}/$name`), listed under
+    # the type in the CapabilityStatement; the service mounts their routes itself.
+    operations: tuple[Operation, ...] = ()
 
     def serves(self, interaction: str) -> bool:
         """Whether `interaction` (a CapabilityStatement code) is served on this type."""
@@ -136,7 +139,9 @@ class ResourceDefinition:
 
 @dataclass(frozen=True, slots=True)
 class Operation:
-    """A system-level `$operation` a service serves at its FHIR base (e.g. `$turnaround`)."""
+    """An `$operation` a service serves: at its FHIR base (a Registry's, e.g.
+    `$turnaround`) or on an instance of a type (a ResourceDefinition's, e.g.
+    `Task/{id}/$reroute`)."""
 
     name: str  # without the "$"
     definition: str  # canonical URL of its OperationDefinition
