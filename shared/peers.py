@@ -99,6 +99,17 @@ class Peers:
         )
         return self._json(response, path)
 
+    async def post(self, service: str, path: str, resource: dict[str, Any]) -> dict[str, Any]:
+        """POST `resource` to `path` at `service` (e.g. an `$operation` with a Parameters
+        body); the answer's resource."""
+        response = await self._send(
+            "POST",
+            f"{self.base(service)}/{path}",
+            json=resource,
+            headers={"Content-Type": FHIR_JSON},
+        )
+        return self._json(response, path)
+
     async def aclose(self) -> None:
         await self.client.aclose()
 

@@ -9,13 +9,10 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from services.assignment.consumers import assign_order
 from services.assignment.tests.routing_support import (
-    add_contract,
     add_reader,
     business_code,
-    deliver,
-    new_order,
+    busy_reader_with_a_queued_read,
     owner,
     the_task,
 )
@@ -38,30 +35,10 @@ async def _reroute(client: httpx.AsyncClient, task: dict[str, Any]) -> httpx.Res
     return await client.post(f"/Task/{task['id']}/$reroute", json=ASKED, headers=FHIR)
 
 
-async def _busy_reader_with_a_queued_read(
-    app: FastAPI, client: httpx.AsyncClient
-) -> tuple[str, dict[str, Any]]:
-    """A lone reader reading one CT and holding a second one unstarted: (reader, the
-    queued read's Task)."""
-    await add_contract(client)
-    busy, practitioner = await add_reader(client, family="Busy")
-    await deliver(app, assign_order, new_order("order-1"))
-    await deliver(app, assign_order, new_order("order-2"))
-    reading = await the_task(client, "order-1")
-    async with as_caller(app, radiologist(practitioner)) as caller:
-        for status in ("accepted", "in-progress"):
-            response = await caller.put(
-                f"/Task/{reading['id']}", json={**reading, "status": status}
-            )
-            assert response.status_code == 200, response.text
-            reading = response.json()
-    return busy, await the_task(client, "order-2")
-
-
 async def test_a_read_queued_behind_another_moves_to_a_free_reader_and_is_recorded(
     assignment_app: FastAPI, assignment: httpx.AsyncClient
 ) -> None:
-    busy, queued = await _busy_reader_with_a_queued_read(assignment_app, assignment)
+    busy, queued = await busy_reader_with_a_queued_read(assignment_app, assignment)
     assert owner(queued) == busy
     free, _ = await add_reader(assignment, family="Free")
 
@@ -84,7 +61,7 @@ async def test_a_read_queued_behind_another_moves_to_a_free_reader_and_is_record
 async def test_with_nobody_sooner_the_read_stays_and_the_answer_says_why(
     assignment_app: FastAPI, assignment: httpx.AsyncClient
 ) -> None:
-    busy, queued = await _busy_reader_with_a_queued_read(assignment_app, assignment)
+    busy, queued = await busy_reader_with_a_queued_read(assignment_app, assignment)
 
     response = await _reroute(assignment, queued)
 
@@ -98,7 +75,7 @@ async def test_with_nobody_sooner_the_read_stays_and_the_answer_says_why(
 async def test_a_read_being_read_is_never_taken_away(
     assignment_app: FastAPI, assignment: httpx.AsyncClient
 ) -> None:
-    busy, _ = await _busy_reader_with_a_queued_read(assignment_app, assignment)
+    busy, _ = await busy_reader_with_a_queued_read(assignment_app, assignment)
     await add_reader(assignment, family="Free")
     reading = await the_task(assignment, "order-1")
 
@@ -113,7 +90,7 @@ async def test_a_read_being_read_is_never_taken_away(
 async def test_only_the_platform_and_operations_may_reroute_and_errors_are_outcomes(
     assignment_app: FastAPI, assignment: httpx.AsyncClient
 ) -> None:
-    _, queued = await _busy_reader_with_a_queued_read(assignment_app, assignment)
+    _, queued = await busy_reader_with_a_queued_read(assignment_app, assignment)
     practitioner = (await assignment.get(f"/{owner(queued)}")).json()["practitioner"]
     async with as_caller(assignment_app, radiologist(practitioner["reference"])) as caller:
         refused = await _reroute(caller, queued)

@@ -4,40 +4,14 @@ twice, never while the clock is on hold or stopped; a passed deadline is a breac
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-
 import pytest
 
 from services.sla.prediction import Shares, Step, due_steps, predict, remaining_work_minutes
-from services.sla.tests.builders import T0, at
+from services.sla.tests.builders import at
+from services.sla.tests.ladder_support import Facts
 
 ACCEPT_WAIT = 5.0
 SHARES = Shares(alert=0.5, reroute=0.75, operations=0.9)
-
-
-@dataclass(frozen=True)
-class Facts:
-    """An order's clock as the predictor sees it: started at T0, `target` minutes."""
-
-    order_id: str = "order-1"
-    modality: str | None = "CT"
-    priority: str = "stat"
-    stroke: bool = False
-    clock: str = "ordered-to-final"
-    stopped_at: datetime | None = None
-    target: float = 60.0
-    paused: float = 0.0
-    on_hold: bool = False
-    milestones: Mapping[str, datetime] = field(default_factory=dict)
-
-    @property
-    def deadline(self) -> datetime:
-        return T0 + timedelta(minutes=self.target + self.paused)
-
-    def budget_share(self, now: datetime) -> float:
-        return ((now - T0).total_seconds() / 60 - self.paused) / self.target
 
 
 def test_a_read_not_accepted_yet_needs_the_accept_wait_and_the_whole_read() -> None:
