@@ -1,8 +1,8 @@
 """Breach prediction, pure: when an open order's clock will stop at the current pace, and
 which steps of the escalation ladder are due (docs/sla.md, "Breach prediction").
 
-The clock stops at its stop milestone -- `preliminary` or `final`, the part after "-to-" of
-the clock's name. What is left before it:
+The clock stops at its stop milestone -- `preliminary` or `final` (services.sla.clocks).
+What is left before it:
 
 - not accepted yet: the expected wait for acceptance (SLA_ACCEPT_WAIT_MINUTES, a third of
   it for STAT and stroke, as assignment's acceptance window) and the whole read;
@@ -32,6 +32,7 @@ from typing import Protocol
 
 from services.assignment.engine.exams import cost
 from services.assignment.engine.reading import remaining_minutes
+from services.sla.clocks import CLOCKS
 
 FINALISE_SHARE = 1 / 3  # of the read, for an attending to sign a preliminary off (estimate)
 
@@ -98,7 +99,7 @@ class Prediction:
 
 def stop_milestone(clock: str) -> str:
     """The milestone that stops `clock` (e.g. "images-to-preliminary" -> "preliminary")."""
-    return clock.rpartition("-to-")[2] or "final"
+    return CLOCKS.get(clock, ("ordered", "final"))[1]
 
 
 def remaining_work_minutes(facts: ClockFacts, now: datetime, accept_wait: float) -> float:

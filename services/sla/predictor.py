@@ -36,6 +36,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sla.breaches import sla_issue
+from services.sla.facts import order_facts
 from services.sla.prediction import ClockFacts, Prediction, Shares, Step, due_steps, predict
 from services.sla.tables import order_ladder
 from shared.events.consumer import ConsumerContext, service_context
@@ -81,8 +82,6 @@ def steps_done(row: Any, now: datetime) -> set[Step]:
 
 async def sweep(app_state: Any, *, now: datetime | None = None) -> list[tuple[str, Step]]:
     """One sweep over every open order; the steps taken, as (order id, step)."""
-    from services.sla.facts import order_facts  # H3's facts API
-
     async with app_state.database.transaction() as session:
         orders = await order_facts(session, open_only=True)
     return await climb(app_state, orders, now=now or now_utc())

@@ -17,9 +17,10 @@ import pytest
 from fastapi import FastAPI
 
 from services.sla.prediction import Step
-from services.sla.predictor import climb
-from services.sla.tests.builders import at, new_order_id
+from services.sla.predictor import climb, sweep
+from services.sla.tests.builders import at, new_order_id, order, task
 from services.sla.tests.ladder_support import Facts, FakeAssignment
+from services.sla.timeline import record
 from shared.settings import ServiceSettings
 from tests.fixtures import running_app
 
@@ -124,3 +125,20 @@ async def test_replicas_sweeping_together_never_take_a_step_twice(
     )
     for facts in orders:
         assert await _issue_codes(sla, facts.order_id) == ["breach-predicted", "escalated"]
+
+
+async def test_a_sweep_predicts_from_what_sla_heard_and_asks_for_the_read_task(
+    sla_app: FastAPI, sla: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assignment = _assignment(sla_app, monkeypatch, rerouted=True)
+    order_id = new_order_id()
+    async with sla_app.state.database.transaction() as session:
+        await record(session, order(order_id, minutes=0))  # STAT, no contract: the Task's
+        await record(session, task(order_id, minutes=1, deadline=60))  # deadline counts
+
+    assert await sweep(sla_app.state, now=at(20)) == []
+    taken = await sweep(sla_app.state, now=at(46))
+
+    assert taken == [(order_id, Step.ALERT), (order_id, Step.REROUTE)]
+    assert [path for path, _ in assignment.asked] == [f"Task/task-{order_id}/$reroute"]
+    assert await _issue_codes(sla, order_id) == ["breach-predicted"]

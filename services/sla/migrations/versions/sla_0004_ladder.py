@@ -1,7 +1,7 @@
 """sla: each open order's escalation ladder (breach prediction).
 
 Revision ID: sla_0004
-Revises: sla_0002
+Revises: sla_0003
 Create Date: 2026-11-29
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from shared.fhir.storage.tables import UTCDateTime
 
 revision = "sla_0004"
-down_revision = "sla_0002"
+down_revision = "sla_0003"
 branch_labels = None
 depends_on = None
 
