@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -38,13 +38,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.sla.breaches import sla_issue
 from services.sla.facts import order_facts
 from services.sla.prediction import ClockFacts, Prediction, Shares, Step, due_steps, predict
-from services.sla.tables import order_ladder
+from services.sla.tables import order_ladder, task_status
 from shared.events.consumer import ConsumerContext, service_context
 from shared.fhir.service import now_utc
 from shared.peers import PeerUnavailable
 
 log = logging.getLogger("teleradiology.sla")
 REROUTE_LEASE = timedelta(minutes=2)  # a claimed re-route unanswered this long is asked again
+_CHUNK = 500  # order ids per IN (...) query
+# A read Task closed without the report: the order is no longer read (e.g. revoked).
+_CLOSED_READ = frozenset({"cancelled", "failed", "entered-in-error"})
 _COLUMN = {
     Step.ALERT: "alerted_at",
     Step.REROUTE: "reroute_asked_at",
@@ -93,36 +96,71 @@ async def climb(
     """Take the ladder's due steps of `orders` (see the module doc)."""
     settings = app_state.settings
     shares = shares_of(settings)
-    due: list[tuple[LadderFacts, Prediction]] = []
+    predicted: list[tuple[LadderFacts, Prediction]] = []
     for facts in orders:
         prediction = predict(facts, now, accept_wait=settings.sla_accept_wait_minutes)
         if prediction is not None:
-            due.append((facts, prediction))
-    if not due:
+            predicted.append((facts, prediction))
+    if not predicted:
         return []
-    ladders = await _ladders(app_state, [facts.order_id for facts, _ in due])
+    ladders, closed = await _ladders(app_state, [facts.order_id for facts, _ in predicted])
+    due = [
+        (facts, prediction)
+        for facts, prediction in predicted
+        if facts.order_id not in closed
+        and due_steps(
+            prediction, now, shares=shares, done=steps_done(ladders.get(facts.order_id), now)
+        )
+    ]
+    if due:
+        await _make_ladders(app_state, [f.order_id for f, _ in due if f.order_id not in ladders])
     taken: list[tuple[str, Step]] = []
     for facts, prediction in due:
-        if due_steps(
-            prediction, now, shares=shares, done=steps_done(ladders.get(facts.order_id), now)
-        ):
-            steps = await _step(app_state, facts, prediction, now, shares)
-            taken += [(facts.order_id, step) for step in steps]
+        steps = await _step(app_state, facts, prediction, now, shares)
+        taken += [(facts.order_id, step) for step in steps]
     return taken
 
 
-async def _ladders(app_state: Any, order_ids: list[str]) -> Mapping[str, Any]:
-    """The orders' ladder rows, made where missing (so that a step can lock one)."""
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+async def _ladders(app_state: Any, order_ids: list[str]) -> tuple[dict[str, Any], set[str]]:
+    """The orders' ladder rows (lock-free: a preview; a step reads its row again, locked),
+    and the orders whose read Task was closed without a report -- cancelled with its
+    order, failed or entered in error: their clock no longer runs for the ladder."""
+    ladders: dict[str, Any] = {}
+    latest: dict[str, tuple[datetime, str]] = {}
+    async with app_state.database.transaction() as session:
+        for chunk in _chunks(order_ids):
+            rows = await session.execute(
+                select(order_ladder).where(order_ladder.c.order_id.in_(chunk))
+            )
+            ladders.update((row.order_id, row) for row in rows)
+            versions = await session.execute(
+                select(task_status.c.order_id, task_status.c.at, task_status.c.status).where(
+                    task_status.c.order_id.in_(chunk)
+                )
+            )
+            for version in versions:
+                seen = latest.get(version.order_id)
+                if seen is None or version.at >= seen[0]:
+                    latest[version.order_id] = (version.at, version.status)
+    closed = {order for order, (_, status) in latest.items() if status in _CLOSED_READ}
+    return ladders, closed
+
+
+async def _make_ladders(app_state: Any, order_ids: list[str]) -> None:
+    """Make the missing ladder rows (so that a step can lock one)."""
+    if not order_ids:
+        return
     async with app_state.database.transaction() as session:
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         for order_id in order_ids:
             await session.execute(
                 insert(order_ladder).values(order_id=order_id).on_conflict_do_nothing()
             )
-        rows = await session.execute(
-            select(order_ladder).where(order_ladder.c.order_id.in_(order_ids))
-        )
-        return {row.order_id: row for row in rows}
 
 
 async def _locked(session: AsyncSession, order_id: str, *, wait: bool = False) -> Any | None:

@@ -142,3 +142,17 @@ async def test_a_sweep_predicts_from_what_sla_heard_and_asks_for_the_read_task(
     assert taken == [(order_id, Step.ALERT), (order_id, Step.REROUTE)]
     assert [path for path, _ in assignment.asked] == [f"Task/task-{order_id}/$reroute"]
     assert await _issue_codes(sla, order_id) == ["breach-predicted"]
+
+
+async def test_an_order_whose_read_was_cancelled_climbs_no_ladder(
+    sla_app: FastAPI, sla: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assignment = _assignment(sla_app, monkeypatch)
+    order_id = new_order_id()
+    async with sla_app.state.database.transaction() as session:
+        await record(session, order(order_id, minutes=0))
+        await record(session, task(order_id, minutes=1, deadline=60))
+        await record(session, task(order_id, minutes=5, status="cancelled", version=2))
+
+    assert await sweep(sla_app.state, now=at(70)) == []
+    assert assignment.asked == [] and await _issue_codes(sla, order_id) == []
