@@ -290,6 +290,9 @@ async def predicting(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         stop.set()
+        # A sweep may take a while (many orders stepping at once); each step is its own
+        # transaction and an unanswered re-route claim lapses, so stopping mid-sweep is safe.
+        task.cancel()
         with suppress(asyncio.CancelledError):
             await task
 
