@@ -91,6 +91,8 @@ def _finishes_by(candidate: Candidate, need_by: datetime | None) -> bool:
 
 def judge_reroute(engine: Engine, row: Any, now: datetime) -> Verdict:
     """Whether `row`'s read should move now (see the module doc); changes nothing."""
+    if row.status == "rejected":
+        return Verdict(False, "The read was declined: the sweeper routes it to the next reader")
     if row.status not in MOVABLE or row.started_at is not None:
         return Verdict(False, f"The read is {row.status}: it stays with its reader")
     if row.vendor is not None:

@@ -117,3 +117,20 @@ async def test_the_capability_statement_lists_reroute_on_task(
     (task,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "Task"]
     assert [o["name"] for o in task["operation"]] == ["reroute"]
     assert task["operation"][0]["definition"].endswith("/OperationDefinition/reroute")
+
+
+async def test_an_accepted_read_not_yet_started_moves_and_waits_for_its_new_reader(
+    assignment_app: FastAPI, assignment: httpx.AsyncClient
+) -> None:
+    busy, queued = await busy_reader_with_a_queued_read(assignment_app, assignment)
+    practitioner = (await assignment.get(f"/{busy}")).json()["practitioner"]["reference"]
+    async with as_caller(assignment_app, radiologist(practitioner)) as caller:
+        response = await caller.put(f"/Task/{queued['id']}", json={**queued, "status": "accepted"})
+        assert response.status_code == 200, response.text
+    free, _ = await add_reader(assignment, family="Free")
+
+    answer = _answer((await _reroute(assignment, response.json())).json())
+
+    moved = await the_task(assignment, "order-2")
+    assert answer["rerouted"] is True
+    assert owner(moved) == free and moved["status"] == "requested"
