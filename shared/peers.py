@@ -96,12 +96,6 @@ class Peers:
             url = f"{self.base(service)}/{resource_type}" if following else None
             query = httpx.URL(following).params if following else None
 
-    async def operation(self, service: str, path: str, params: dict[str, str]) -> dict[str, Any]:
-        """The answer (a Parameters resource) of a GET `$operation` at `service`, e.g.
-        `$eligibility` with `order=ServiceRequest/<id>`."""
-        response = await self._send("GET", f"{self.base(service)}/{path}", params=params)
-        return self._json(response, path)
-
     async def put(
         self, service: str, path: str, resource: dict[str, Any], *, params: dict[str, str]
     ) -> dict[str, Any]:
@@ -140,6 +134,17 @@ class Peers:
         )
         if version is not None and response.status_code in (409, 412):
             return None
+        return self._json(response, path)
+
+    async def post(self, service: str, path: str, resource: dict[str, Any]) -> dict[str, Any]:
+        """POST `resource` to `path` at `service` (e.g. an `$operation` with a Parameters
+        body); the answer's resource."""
+        response = await self._send(
+            "POST",
+            f"{self.base(service)}/{path}",
+            json=resource,
+            headers={"Content-Type": FHIR_JSON},
+        )
         return self._json(response, path)
 
     async def aclose(self) -> None:

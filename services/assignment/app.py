@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from services.assignment.consumers import CONSUMPTIONS
 from services.assignment.eligibility import eligibility_router
 from services.assignment.engine.engine import EngineSettings
+from services.assignment.reroute_operation import reroute_router
 from services.assignment.resources import REGISTRY
 from services.assignment.settings import assignment_settings
 from services.assignment.state import EngineState
@@ -31,6 +32,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         description="Roster and matching: radiologists, their roles and contracts, and the Task that assigns each order.",
         on_startup=start_engine,
         consumptions=CONSUMPTIONS,
-        operations=(eligibility_router(),),
+        operations=(eligibility_router(), reroute_router()),
         workers=(sweeping,),
     )

@@ -8,6 +8,7 @@ from services.assignment import codes
 from services.assignment.decisions import DECISION_SYSTEM
 from services.assignment.eligibility import OPERATION as ELIGIBILITY
 from services.assignment.engine.model import Constraint
+from services.assignment.reroute_operation import OPERATION as REROUTE
 from services.assignment.tasks import BUSINESS_STATUS_SYSTEM, READ_TASK_SYSTEM
 from shared.fhir.canonical import CANONICAL_BASE
 from shared.fhir.conformance import (
@@ -393,6 +394,29 @@ ELIGIBILITY_OPERATION = OperationDefinition(
     ),
 )
 
+REROUTE_OPERATION = OperationDefinition(
+    url=REROUTE.definition,
+    title="Re-route a read",
+    description="Route an unstarted read (requested, received, accepted or ready) again now, "
+    "to the engine's best pick among the other eligible readers who would finish it sooner "
+    "than its reader by at least the engine's patience; otherwise it stays (rerouted=false, "
+    "with the reason). A read being read, on hold, finished or held by a vendor stays. "
+    "Recorded as an assignment decision. The platform (sla's breach predictor) and "
+    "operations.",
+    code=REROUTE.name,
+    resources=("Task",),
+    instance=True,
+    affects_state=True,
+    parameters=(
+        OperationParameter(
+            "reason", "in", "Why it is asked (the re-routed Task says it)", type="string"
+        ),
+        _out("rerouted", "boolean", "Whether the read moved", min_=1),
+        _out("owner", "Reference", "The Task's owner afterwards"),
+        _out("reason", "string", "Why it moved or stayed", min_=1),
+    ),
+)
+
 DEFINITIONS: tuple[Definition, ...] = (
     READ_TASK,
     FOLLOW_UP_TASK,
@@ -411,5 +435,6 @@ DEFINITIONS: tuple[Definition, ...] = (
     ASSIGNMENT_CONSTRAINT,
     ASSIGNMENT_EVENT,
     ELIGIBILITY_OPERATION,
+    REROUTE_OPERATION,
     READING_ROLE,
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.assignment.eligibility import OPERATION as ELIGIBILITY
+from services.assignment.reroute_operation import OPERATION as REROUTE
 from services.assignment.roster_rules import (
     AffiliationRules,
     PractitionerRoleRules,
@@ -276,6 +277,7 @@ REGISTRY = Registry(
             unique_keys=task_identifiers,
             documentation="Assignments of orders to radiologists or vendors, and the "
             "follow-ups of critical results (Task.code task-kind critical-result-follow-up).",
+            operations=(REROUTE,),
         ),
     ),
 )

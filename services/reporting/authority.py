@@ -127,10 +127,10 @@ async def _check_cosigner(
     roles = await _roles_in_group(peers, acting, group)
     if not roles:
         raise refusal
-    answer = await peers.operation(
-        "assignment", "$eligibility", {"order": f"ServiceRequest/{order_id}"}
+    answer = await peers.get(
+        "assignment", "$eligibility", params={"order": f"ServiceRequest/{order_id}"}
     )
-    if not any(_may_sign(answer, role) for role in roles):
+    if answer is None or not any(_may_sign(answer, role) for role in roles):
         raise refusal
 
 

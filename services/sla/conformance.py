@@ -31,7 +31,14 @@ SLA_EVENT = CodeSystemDefinition(
         Concept(
             "breached",
             "Breached",
-            "The final report came after the deadline (topic sla-breached).",
+            "The deadline passed before the clock stopped, or the final report came after "
+            "it (topic sla-breached).",
+        ),
+        Concept(
+            "escalated",
+            "Escalated to operations",
+            "The order is still predicted to miss its deadline late in its time budget, or "
+            "no reader would finish it sooner: operations are told (topic sla-escalated).",
         ),
         Concept(
             "unassigned",

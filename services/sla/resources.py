@@ -38,8 +38,18 @@ TOPICS = (
         "SLA breached",
         "DetectedIssue",
         "create",
-        description="An order's final report came after its deadline.",
+        description="An order's deadline passed before its clock stopped (or its final "
+        "report came after it).",
         fires=_issue_code("breached"),
+    ),
+    topic(
+        "sla-escalated",
+        "SLA escalated to operations",
+        "DetectedIssue",
+        "create",
+        description="An order is still predicted to miss its deadline late in its budget "
+        "(or no reader would finish it sooner): operations must act.",
+        fires=_issue_code("escalated"),
     ),
     topic(
         "sla-unassigned",
@@ -68,7 +78,9 @@ REGISTRY = Registry(
                 token(
                     "code",
                     "code",
-                    description="breach-predicted | breached (" + SLA_EVENT_SYSTEM + ")",
+                    description="breach-predicted | breached | escalated | unassigned ("
+                    + SLA_EVENT_SYSTEM
+                    + ")",
                     definition=_SP + "DetectedIssue-code",
                 ),
                 reference(

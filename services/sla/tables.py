@@ -67,3 +67,18 @@ order_term = Table(
     Column("target_minutes", Float, nullable=False),
     Column("clock", String(40), nullable=True),  # None: the priority's default clock
 )
+
+# The escalation ladder of each open order (services.sla.predictor): when each step was
+# taken, so that it is taken once whichever replica sweeps. A sweep locks the order's row
+# (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite has one writer) while it steps.
+order_ladder = Table(
+    "order_ladder",
+    sla_metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("alerted_at", UTCDateTime, nullable=True),  # breach-predicted raised
+    Column("reroute_asked_at", UTCDateTime, nullable=True),  # $reroute claimed / asked
+    Column("rerouted_at", UTCDateTime, nullable=True),  # the answer recorded
+    Column("reroute_outcome", String(16), nullable=True),  # rerouted | stayed | no-read
+    Column("escalated_at", UTCDateTime, nullable=True),  # operations told
+    Column("breached_at", UTCDateTime, nullable=True),  # the deadline passed, clock running
+)

@@ -126,15 +126,15 @@ def capability_statement(
                 "resource": resources,
                 "interaction": [{"code": "transaction"}, {"code": "batch"}],
             }
-            | _operations(registry)
+            | _operations(registry.operations)
         ],
     }
 
 
-def _operations(registry: Registry) -> dict[str, Any]:
-    if not registry.operations:
+def _operations(operations: tuple[Operation, ...]) -> dict[str, Any]:
+    if not operations:
         return {}
-    return {"operation": _operation_entries(registry.operations)}
+    return {"operation": _operation_entries(operations)}
 
 
 def _operation_entries(operations: Iterable[Operation]) -> list[dict[str, Any]]:

@@ -129,7 +129,8 @@ class ResourceDefinition:
     store: Store = "service"
     # The `_sort` of a search that names none (e.g. "-date": newest first).
     default_sort: str | None = None
-    # `$operations` on this type or its instances (listed in the CapabilityStatement).
+    # `$operations` on this type or its instances (`[type]/$name`, `[type]/{id}/$name`),
+    # listed under the type in the CapabilityStatement; the service mounts their routes.
     operations: tuple[Operation, ...] = ()
 
     def serves(self, interaction: str) -> bool:

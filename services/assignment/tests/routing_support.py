@@ -11,7 +11,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.assignment import codes
-from services.assignment.consumers import CONSUMPTIONS
+from services.assignment.consumers import CONSUMPTIONS, assign_order
 from services.assignment.tasks import BUSINESS_STATUS_SYSTEM
 from services.assignment.tests.builders import facility_role, licence, patient_in, radiologist
 from services.assignment.tests.roster_builders import (
@@ -26,6 +26,8 @@ from shared.events.consumer import Handler
 from shared.fhir.service import format_instant, now_utc
 from tests.support.consumers import deliver_event
 from tests.support.rest import create
+from tests.support.tenants import as_caller
+from tests.support.tenants import radiologist as radiologist_caller
 
 FACILITY = "Organization/facility-1"
 GROUP = "Organization/meridian"
@@ -144,3 +146,23 @@ def business_code(task: dict[str, Any]) -> str:
     coding = task["businessStatus"]["coding"][0]
     assert coding["system"] == BUSINESS_STATUS_SYSTEM
     return str(coding["code"])
+
+
+async def busy_reader_with_a_queued_read(
+    app: FastAPI, client: httpx.AsyncClient
+) -> tuple[str, dict[str, Any]]:
+    """A lone reader reading one CT and holding a second one unstarted: (reader, the
+    queued read's Task)."""
+    await add_contract(client)
+    busy, practitioner = await add_reader(client, family="Busy")
+    await deliver(app, assign_order, new_order("order-1"))
+    await deliver(app, assign_order, new_order("order-2"))
+    reading = await the_task(client, "order-1")
+    async with as_caller(app, radiologist_caller(practitioner)) as caller:
+        for status in ("accepted", "in-progress"):
+            response = await caller.put(
+                f"/Task/{reading['id']}", json={**reading, "status": status}
+            )
+            assert response.status_code == 200, response.text
+            reading = response.json()
+    return busy, await the_task(client, "order-2")

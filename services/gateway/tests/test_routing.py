@@ -83,6 +83,14 @@ def test_a_type_or_instance_operation_goes_to_the_service_of_its_type(path: str)
         assert route(TABLE, method, path) == Route(RouteKind.SERVICE, service="reporting")
 
 
+@pytest.mark.parametrize("registry", REGISTRIES, ids=lambda r: r.service)
+def test_an_instance_operation_goes_to_the_service_serving_its_type(registry: Registry) -> None:
+    for definition in registry.definitions:
+        for operation in definition.operations:  # e.g. Task/{id}/$reroute
+            path = f"{definition.type}/1/${operation.name}"
+            assert route(TABLE, "POST", path) == Route(RouteKind.SERVICE, service=registry.service)
+
+
 def test_a_type_declared_by_two_services_is_refused() -> None:
     one = Registry(service="one", definitions=(ResourceDefinition(type="Patient"),))
     other = Registry(service="other", definitions=(ResourceDefinition(type="Patient"),))
