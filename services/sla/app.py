@@ -5,6 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.sla.consumers import CONSUMPTIONS
+from services.sla.dashboard.page import dashboard_router
+from services.sla.metrics import metrics_router
+from services.sla.reports import reports_router
 from services.sla.resources import REGISTRY
 from services.sla.turnaround import turnaround_router
 from shared.app import create_service_app
@@ -12,10 +15,12 @@ from shared.settings import ServiceSettings
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    settings = settings or ServiceSettings(service_name="sla")
     return create_service_app(
         registry=REGISTRY,
-        settings=settings or ServiceSettings(service_name="sla"),
+        settings=settings,
         description="Turnaround: per-order timelines, breaches and contract compliance reports.",
         consumptions=CONSUMPTIONS,
-        operations=(turnaround_router(),),
+        operations=(turnaround_router(), reports_router()),
+        routers=(metrics_router(), dashboard_router(settings.fhir_base_path)),
     )
