@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 
 from services.assignment import codes
-from services.assignment.orders import SNOMED, STROKE_CODES
 from services.assignment.tests.builders import facility_role, licence, radiologist
 from services.assignment.tests.roster_builders import (
     capacity,
@@ -31,6 +30,7 @@ from services.assignment.tests.roster_builders import (
     subspecialty,
 )
 from shared.fhir.service import format_instant, now_utc
+from shared.orders import SNOMED, STROKE_CODES
 
 GROUP = "Organization/bench-reading-group"
 VENDOR = "Organization/bench-partner-vendor"

@@ -10,6 +10,39 @@ from shared.fhir.references import referenced_id
 # The platform's extension naming the ordering facility when the requester is not it
 # (documented in docs/fhir.md).
 ORDERING_FACILITY_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/ordering-facility"
+# On the read Task: the contract (OrganizationAffiliation) the read runs under, set by
+# assignment's routing and read by sla for the contract's clock (declared by assignment).
+READ_CONTRACT_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/read-contract"
+SNOMED = "http://snomed.info/sct"
+DICOM_MODALITY_SYSTEM = "http://dicom.nema.org/resources/ontology/DCM"  # modality codes
+# An order whose reasonCode names one of these is a stroke protocol: assignment gives it the
+# contract's stroke target, sla its stroke clock.
+STROKE_CODES = frozenset(
+    {
+        "230690007",  # Cerebrovascular accident
+        "422504002",  # Ischemic stroke
+        "230706003",  # Hemorrhagic stroke
+        "432504007",  # Cerebral infarction
+    }
+)
+
+
+def codes_of(concept: dict[str, Any] | None, system: str) -> list[str]:
+    """The codes of `system` in a CodeableConcept."""
+    return [
+        c["code"]
+        for c in (concept or {}).get("coding") or []
+        if c.get("system") == system and c.get("code")
+    ]
+
+
+def is_stroke(order: dict[str, Any]) -> bool:
+    """Whether the order is for a stroke (a reasonCode in STROKE_CODES)."""
+    return any(
+        code in STROKE_CODES
+        for reason in order.get("reasonCode") or []
+        for code in codes_of(reason, SNOMED)
+    )
 
 
 def ordering_facility(order: dict[str, Any]) -> dict[str, Any] | None:

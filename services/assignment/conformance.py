@@ -22,6 +22,7 @@ from shared.fhir.conformance import (
     SubExtension,
     Value,
 )
+from shared.orders import READ_CONTRACT_EXTENSION
 
 _MODALITIES = Binding(
     "extensible",
@@ -203,6 +204,18 @@ SLA_TARGET = ExtensionDefinition(
     max="*",
 )
 
+READ_CONTRACT = ExtensionDefinition(
+    url=READ_CONTRACT_EXTENSION,
+    title="Read contract",
+    description=(
+        "On the read Task: the contract (OrganizationAffiliation) the read runs under, as "
+        "routing chose it; sla counts the contract's clock and target for it. Absent while "
+        "the read waits unassigned."
+    ),
+    contexts=("Task",),
+    value=Value(("Reference",), targets=("OrganizationAffiliation",)),
+)
+
 SUBSPECIALIST_EXAM = ExtensionDefinition(
     url=f"{CANONICAL_BASE}/StructureDefinition/subspecialist-exam",
     title="Subspecialist exam",
@@ -365,6 +378,7 @@ DEFINITIONS: tuple[Definition, ...] = (
     COVERED_PRIORITY,
     COVERAGE_HOURS,
     SLA_TARGET,
+    READ_CONTRACT,
     SUBSPECIALIST_EXAM,
     ASSIGNMENT_CONSTRAINT,
     ASSIGNMENT_EVENT,

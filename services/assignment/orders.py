@@ -3,7 +3,7 @@ ServiceRequest and its Patient as intake stores them.
 
 - exam code: the CPT coding of `code`; modality: the catalogue's for that code, else a DICOM
   modality coding in `code`, so an order with an unknown code still finds a reader;
-- stroke: a `reasonCode` naming a stroke (STROKE_CODES, SNOMED CT), which gives it the
+- stroke: a `reasonCode` naming a stroke (shared.orders.is_stroke), which gives it the
   contract's stroke target and lets it bypass capacity caps like STAT;
 - the clock starts when the order was registered here (meta.lastUpdated of its first
   version as delivered), not at the EHR's `authoredOn`, which may lie in the past.
@@ -18,33 +18,7 @@ from services.assignment.engine.exams import CPT_SYSTEM, DICOM_MODALITY_SYSTEM, 
 from services.assignment.engine.model import PRIORITIES, Exam
 from services.assignment.roster import patient_state
 from shared.fhir.references import referenced_id
-from shared.orders import ordering_facility
-
-SNOMED = "http://snomed.info/sct"
-STROKE_CODES = frozenset(
-    {
-        "230690007",  # Cerebrovascular accident
-        "422504002",  # Ischemic stroke
-        "230706003",  # Hemorrhagic stroke
-        "432504007",  # Cerebral infarction
-    }
-)
-
-
-def _codes(concept: dict[str, Any] | None, system: str) -> list[str]:
-    return [
-        c["code"]
-        for c in (concept or {}).get("coding") or []
-        if c.get("system") == system and c.get("code")
-    ]
-
-
-def is_stroke(order: dict[str, Any]) -> bool:
-    return any(
-        code in STROKE_CODES
-        for reason in order.get("reasonCode") or []
-        for code in _codes(reason, SNOMED)
-    )
+from shared.orders import codes_of, is_stroke, ordering_facility
 
 
 def registered_at(order: dict[str, Any]) -> datetime:
@@ -54,12 +28,12 @@ def registered_at(order: dict[str, Any]) -> datetime:
 
 def exam_from_order(order: dict[str, Any], patient: dict[str, Any] | None) -> Exam:
     """The Exam of `order` (with its Patient, for the state where it was imaged)."""
-    code = next(iter(_codes(order.get("code"), CPT_SYSTEM)), None)
+    code = next(iter(codes_of(order.get("code"), CPT_SYSTEM)), None)
     kind = exam_kind(code)
     modality = (
         kind.modality
         if kind
-        else next(iter(_codes(order.get("code"), DICOM_MODALITY_SYSTEM)), None)
+        else next(iter(codes_of(order.get("code"), DICOM_MODALITY_SYSTEM)), None)
     )
     rvu, read_minutes = cost(code, modality)
     priority = str(order.get("priority")) if order.get("priority") in PRIORITIES else "routine"

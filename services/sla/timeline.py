@@ -2,8 +2,8 @@
 the turnaround intervals between milestones.
 
 Milestones, in the order a read normally goes: ordered (the order registered), images
-available, assigned (a Task with an owner), accepted (the owner took it), preliminary and
-final (the reports). Times are the `meta.lastUpdated` of the version that marked them --
+available, assigned (the read Task -- code `fulfill` -- with an owner), accepted (the owner
+took it), preliminary and final (the reports); other Tasks mark nothing. Times are the `meta.lastUpdated` of the version that marked them --
 when the platform knew -- so replaying an event gives the same time.
 """
 
@@ -14,10 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.sla.details import insert_for, is_read_task, orders_of, record_details
 from services.sla.tables import order_clock, order_milestone
 from shared.fhir.references import referenced_id
 from shared.fhir.service import now_utc
@@ -55,11 +54,6 @@ def _source(resource: dict[str, Any]) -> str:
     return f"{resource['resourceType']}/{resource['id']}/_history/{version}"
 
 
-def _orders(elements: Any) -> list[str]:
-    found = (referenced_id(e, "ServiceRequest") for e in elements or [])
-    return [order for order in found if order]
-
-
 def marks(resource: dict[str, Any]) -> list[Mark]:
     """The milestones `resource` (an order, study, Task or report version) marks."""
     kind = resource.get("resourceType")
@@ -68,27 +62,23 @@ def marks(resource: dict[str, Any]) -> list[Mark]:
     if kind == "ServiceRequest":
         milestones.append(([resource["id"]], "ordered"))
     elif kind == "ImagingStudy" and status == "available":
-        milestones.append((_orders(resource.get("basedOn")), "images-available"))
-    elif kind == "Task":
+        milestones.append((orders_of(resource.get("basedOn")), "images-available"))
+    elif is_read_task(resource):
         orders = [o for o in [referenced_id(resource.get("focus"), "ServiceRequest")] if o]
         if resource.get("owner"):
             milestones.append((orders, "assigned"))
         if status in _TASK_ACCEPTED:
             milestones.append((orders, "accepted"))
     elif kind == "DiagnosticReport" and status in ("preliminary", "final"):
-        milestones.append((_orders(resource.get("basedOn")), status))
+        milestones.append((orders_of(resource.get("basedOn")), status))
     at, source = _last_updated(resource), _source(resource)
     return [Mark(order, name, at, source) for orders, name in milestones for order in orders]
-
-
-def _insert(session: AsyncSession) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 async def record(session: AsyncSession, resource: dict[str, Any]) -> list[Mark]:
     """Record the milestones `resource` marks (the earliest report wins); the marks."""
     found = marks(resource)
-    insert = _insert(session)
+    insert = insert_for(session)
     moment = now_utc()
     for mark in found:
         statement = insert(order_milestone).values(
@@ -109,31 +99,8 @@ async def record(session: AsyncSession, resource: dict[str, Any]) -> list[Mark]:
                 where=statement.excluded.occurred_at < order_milestone.c.occurred_at,
             )
         )
-    await _record_clock(session, resource, moment)
+    await record_details(session, resource, moment, {mark.order_id for mark in found})
     return found
-
-
-async def _record_clock(session: AsyncSession, resource: dict[str, Any], moment: datetime) -> None:
-    """Keep the order's priority (from the order) and deadline (from its Task)."""
-    values: dict[str, Any] = {}
-    if resource.get("resourceType") == "ServiceRequest":
-        order = resource["id"]
-        values["priority"] = resource.get("priority", "routine")
-    elif resource.get("resourceType") == "Task":
-        order = referenced_id(resource.get("focus"), "ServiceRequest") or ""
-        end = ((resource.get("restriction") or {}).get("period") or {}).get("end")
-        if end:
-            values["deadline"] = datetime.fromisoformat(end.replace("Z", "+00:00"))
-        if resource.get("priority"):
-            values["priority"] = resource["priority"]
-    if not values or not order:
-        return
-    upsert = _insert(session)(order_clock).values(order_id=order, updated_at=moment, **values)
-    await session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=[order_clock.c.order_id], set_={**values, "updated_at": moment}
-        )
-    )
 
 
 @dataclass(frozen=True, slots=True)

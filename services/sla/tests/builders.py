@@ -61,6 +61,9 @@ def task(
         "id": f"task-{order_id}",
         "status": status,
         "priority": "stat",
+        "code": {
+            "coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]
+        },
         "focus": {"reference": f"ServiceRequest/{order_id}"},
         "restriction": {"period": {"end": format_instant(at(deadline))}},
     }
