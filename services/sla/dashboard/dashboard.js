@@ -121,7 +121,7 @@ function bucketPosition(minutes, bounds, width) {
 }
 
 function histogram(title, counts, bounds, stratum) {
-  const width = 36, height = 120, top = 14, bottom = 28;
+  const width = 36, height = 120, top = 14, bottom = 50;
   const most = Math.max(1, ...counts);
   const chart = svg("svg", {
     width: width * counts.length + 10, height: height + top + bottom, role: "img",
@@ -137,12 +137,12 @@ function histogram(title, counts, bounds, stratum) {
     chart.append(svg("text", { x: i * width + width / 2, y: top + height - h - 2, "text-anchor": "middle" }, String(count)));
     chart.append(svg("text", { x: i * width + width / 2, y: top + height + 12, "text-anchor": "middle" }, label));
   });
-  for (const p of ["p50", "p90", "p95"]) {
-    if (stratum[p] === null) continue;
+  ["p50", "p90", "p95"].forEach((p, row) => {
+    if (stratum[p] === null) return;
     const x = bucketPosition(stratum[p], bounds, width);
-    chart.append(svg("line", { class: "p", x1: x, x2: x, y1: top, y2: top + height }));
-    chart.append(svg("text", { x: x + 2, y: top + height + 24 }, p));
-  }
+    chart.append(svg("line", { class: "p", x1: x, x2: x, y1: top, y2: top + height + 14 + row * 11 }));
+    chart.append(svg("text", { x: x + 2, y: top + height + 24 + row * 11 }, `${p} ${stratum[p]}`));
+  });
   const figure = document.createElement("figure");
   figure.className = "chart";
   figure.dataset.priority = title;
