@@ -85,7 +85,7 @@ def _names(text: str | None) -> tuple[str, ...]:
 
 def report_request(request: Request) -> tuple[datetime, datetime, tuple[str, ...], str | None]:
     """start, end, by and period of a `$compliance` request; 400 naming every bad one."""
-    params, problems = request.query_params, []
+    params, problems = request.query_params, list[str]()
     start = _instant(params.get("start"), "start", problems)
     end = _instant(params.get("end"), "end", problems) or now_utc()
     start = start or end - DEFAULT_RANGE

@@ -46,7 +46,7 @@ class Clock:
         return float(self.minutes)
 
 
-RANGE = {"start": T0 - timedelta(days=1), "end": T0 + timedelta(days=40)}
+START, END = T0 - timedelta(days=1), T0 + timedelta(days=40)
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,7 @@ def test_only_clocks_stopped_in_the_range_count_and_only_those_with_a_deadline_a
         Clock(10, met=True, stopped=24 * 40),  # at the range's end: excluded
     ]
 
-    found = compliance(clocks, **RANGE)
+    found = compliance(clocks, start=START, end=END)
 
     assert (found.overall.closed, found.overall.met, found.overall.breached) == (3, 1, 1)
     assert found.overall.compliance == 0.5
@@ -87,7 +87,7 @@ def test_strata_by_facility_and_priority_hold_their_own_numbers() -> None:
         Clock(25, facility=None, priority="stat"),
     ]
 
-    found = compliance(clocks, **RANGE, by=("facility", "priority"))
+    found = compliance(clocks, start=START, end=END, by=("facility", "priority"))
 
     rows = {s.values: (s.tally.closed, s.tally.met, s.tally.breached) for s in found.strata}
     assert rows == {
@@ -119,20 +119,20 @@ def test_period_buckets_are_utc_days_iso_weeks_and_months(
         Clock(10, stopped=24 * 6),
     ]
 
-    found = compliance(clocks, **RANGE, period=period)
+    found = compliance(clocks, start=START, end=END, period=period)
 
     assert {dict(s.values)["period"]: s.tally.closed for s in found.strata} == buckets
 
 
 def test_an_unknown_dimension_or_period_is_refused() -> None:
     with pytest.raises(ValueError):
-        compliance([], **RANGE, by=("patient",))
+        compliance([], start=START, end=END, by=("patient",))
     with pytest.raises(ValueError):
-        compliance([], **RANGE, period="hour")
+        compliance([], start=START, end=END, period="hour")
 
 
 def test_the_histogram_counts_each_turnaround_once_in_its_bucket() -> None:
-    found = compliance([Clock(m) for m in (5, 15, 16, 59, 3000)], **RANGE)
+    found = compliance([Clock(m) for m in (5, 15, 16, 59, 3000)], start=START, end=END)
 
     assert found.overall.histogram() == [2, 1, 1, 0, 0, 0, 0, 0, 1]
 
@@ -148,7 +148,7 @@ def _percentiles(extensions: list[dict]) -> dict[int, float]:
 def test_the_measure_report_is_a_valid_summary_with_populations_score_and_strata() -> None:
     clocks = [Clock(10), Clock(70, met=False), Clock(20, priority="routine"), Clock(40, met=None)]
 
-    report = measure_report(compliance(clocks, **RANGE, by=("priority",)))
+    report = measure_report(compliance(clocks, start=START, end=END, by=("priority",)))
 
     get_fhir_model_class("MeasureReport").model_validate(report)
     assert (report["type"], report["status"], report["measure"]) == (
@@ -169,7 +169,7 @@ def test_the_measure_report_is_a_valid_summary_with_populations_score_and_strata
 
 
 def test_a_report_with_nothing_judged_has_no_score() -> None:
-    report = measure_report(compliance([Clock(10, met=None)], **RANGE))
+    report = measure_report(compliance([Clock(10, met=None)], start=START, end=END))
 
     get_fhir_model_class("MeasureReport").model_validate(report)
     assert "measureScore" not in report["group"][0]
@@ -178,7 +178,8 @@ def test_a_report_with_nothing_judged_has_no_score() -> None:
 def test_table_and_csv_carry_the_same_numbers_per_stratum() -> None:
     found = compliance(
         [Clock(10, facility="Organization/a"), Clock(70, met=False, facility="Organization/b")],
-        **RANGE,
+        start=START,
+        end=END,
         by=("facility",),
     )
 
