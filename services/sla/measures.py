@@ -49,16 +49,12 @@ class ClosedClock(Protocol):
     def elapsed_minutes(self, now: datetime) -> float | None: ...
 
 
-def _priority(clock: ClosedClock) -> str | None:
-    return clock.priority
-
-
 # The dimensions a report may be stratified by, and how each reads a clock.
 DIMENSIONS: Mapping[str, Callable[[ClosedClock], str | None]] = {
     "facility": lambda c: c.facility,
     "contract": lambda c: c.contract,
     "modality": lambda c: c.modality,
-    "priority": _priority,
+    "priority": lambda c: c.priority,
     "radiologist": lambda c: c.radiologist,
 }
 

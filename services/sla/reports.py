@@ -88,7 +88,11 @@ def report_request(request: Request) -> tuple[datetime, datetime, tuple[str, ...
     params, problems = request.query_params, list[str]()
     start = _instant(params.get("start"), "start", problems)
     end = _instant(params.get("end"), "end", problems) or now_utc()
-    start = start or end - DEFAULT_RANGE
+    try:
+        start = start or end - DEFAULT_RANGE
+    except OverflowError:  # an end in year 1
+        problems.append("end")
+        start = end
     by = _names(params.get("by"))
     if any(name not in DIMENSIONS for name in by) or len(set(by)) != len(by):
         problems.append("by")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -35,8 +35,6 @@ class Clock:
     modality: str | None = "CT"
     priority: str = "stat"
     radiologist: str | None = "Practitioner/r1"
-    paused: float = 0.0
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def stopped_at(self) -> datetime:

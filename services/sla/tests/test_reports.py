@@ -144,6 +144,34 @@ async def test_malformed_report_parameters_are_a_400_naming_each(sla: httpx.Asyn
     assert set(issue["expression"]) == {"start", "by", "period"}
 
 
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"start": "2024-05-02", "end": "2024-05-01"}, {"start", "end"}),
+        ({"start": "2020-01-01", "end": "2024-01-01"}, {"start", "end"}),
+        ({"end": "0001-01-01"}, {"end"}),
+        ({"by": "priority,priority"}, {"by"}),
+    ],
+    ids=["end-before-start", "over-400-days", "end-in-year-one", "dimension-twice"],
+)
+async def test_an_impossible_range_or_repeated_dimension_is_a_400(
+    sla: httpx.AsyncClient, params: dict[str, str], named: set[str]
+) -> None:
+    response = await sla.get("/$compliance", params=params)
+
+    assert response.status_code == 400
+    assert set(response.json()["issue"][0]["expression"]) == named
+
+
+async def test_a_report_in_a_format_other_than_json_or_csv_is_a_406(
+    sla: httpx.AsyncClient,
+) -> None:
+    response = await sla.get("/$compliance", params={"_format": "xml"})
+
+    assert response.status_code == 406
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
 async def test_open_orders_come_by_time_left_in_bands_and_are_audited(
     sla_app: FastAPI, sla: httpx.AsyncClient
 ) -> None:
