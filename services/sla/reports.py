@@ -26,7 +26,7 @@ from services.sla.facts import OrderFacts, order_facts
 from services.sla.measure_report import csv_table, csv_text, measure_report, table
 from services.sla.measures import DIMENSIONS, PERIODS, compliance
 from services.sla.open_orders import OpenOrder, open_orders
-from shared.audit.trail import Access, accessed, note
+from shared.audit.trail import Access, note
 from shared.auth import CurrentPrincipal, Principal
 from shared.fhir.canonical import CANONICAL_BASE
 from shared.fhir.http import respond, response_media_type
@@ -205,8 +205,8 @@ def reports_router() -> APIRouter:
         async with request.app.state.database.transaction() as session:
             facts = await order_facts(session, stopped_from=start, stopped_to=end)
         found = compliance(visible(principal, facts), start=start, end=end, by=by, period=period)
-        query = f"${COMPLIANCE.name}?{request.url.query}"
-        note(request, accessed("operation", "MeasureReport", object_path=query))
+        asked = f"${COMPLIANCE.name}?{request.url.query}"  # recorded as the query (BALP)
+        note(request, Access("operation", "MeasureReport", query=asked))
         if answer == "csv":
             return _csv_response(csv_text(found), "compliance")
         if answer == "table":

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 
 from services.sla.tests.timelines import Read, recorded
 from shared.fhir.service import format_instant, now_utc
-from tests.support.audit import audit_events, objects
+from tests.support.audit import audit_events, objects, query
 from tests.support.tenants import as_caller, facility_ehr
 
 DIMENSION = "https://teleradiology.example.org/fhir/CodeSystem/sla-report-dimension"
@@ -132,6 +132,9 @@ async def test_a_facility_sees_only_its_own_numbers(
     assert [s["component"][0]["value"]["text"] for s in strata] == [mine]
     assert _counts(report["group"][0])["initial-population"] == 5
     assert _counts(everyone["group"][0])["initial-population"] == 10
+    asked = [query(e) or "" for e in await audit_events(sla_app)]
+    ours = [q for q in asked if q.startswith("$compliance?") and start.date().isoformat() in q]
+    assert len(ours) == 2  # the facility's request and the operator's, each with its range
 
 
 async def test_malformed_report_parameters_are_a_400_naming_each(sla: httpx.AsyncClient) -> None:
