@@ -38,6 +38,7 @@ CEILINGS: MappingProxyType[str, MappingProxyType[str, str]] = MappingProxyType(
                 "DiagnosticReport": "rs",
                 "Provenance": "rs",
                 "Communication": "rsu",  # acknowledging a critical result
+                "MeasureReport": "rs",  # its own turnaround compliance (sla's $compliance)
                 "Subscription": "cruds",
             },
             "vendor": {

@@ -39,7 +39,14 @@ DOCS = ROOT / "docs" / "fhir.md"
 DOCS_SECTION = "## The platform's own definitions"
 CATALOGUE = Catalogue(PLATFORM_DEFINITIONS, version="0.1.0", date="2026-11-29T00:00:00Z")
 # URL kinds under the canonical base, and where their names are declared.
-DECLARED_KINDS = ("StructureDefinition", "CodeSystem", "NamingSystem", "OperationDefinition", "sid")
+DECLARED_KINDS = (
+    "StructureDefinition",
+    "CodeSystem",
+    "NamingSystem",
+    "OperationDefinition",
+    "Measure",
+    "sid",
+)
 # Topics are declared in the services' registries and listed in the CapabilityStatement's
 # Subscription entry (R4 has no SubscriptionTopic resource to serve).
 TOPIC_KIND = "SubscriptionTopic"

@@ -1,17 +1,30 @@
-"""The definitions of sla's resources: the SLA event codes of its DetectedIssues and the
-`$turnaround` operation (docs/fhir.md)."""
+"""The definitions of sla's resources: the SLA event codes of its DetectedIssues, the
+`$turnaround`, `$compliance` and `$open-orders` operations, and the compliance Measure its
+MeasureReports report on, with their dimensions and percentile extension (docs/fhir.md)."""
 
 from __future__ import annotations
 
 from services.sla.breaches import SLA_EVENT_SYSTEM
+from services.sla.measure_report import (
+    COMPLIANCE_MEASURE_URL,
+    REPORT_DIMENSION_SYSTEM,
+    TURNAROUND_PERCENTILE_URL,
+)
+from services.sla.measures import PERCENTILES
+from services.sla.open_orders import BANDS
+from services.sla.reports import COMPLIANCE, MAX_RANGE, OPEN_ORDER_COLUMNS, OPEN_ORDERS
 from services.sla.timeline import INTERVALS, MILESTONES
 from services.sla.turnaround import OPERATION
 from shared.fhir.conformance import (
     CodeSystemDefinition,
     Concept,
     Definition,
+    ExtensionDefinition,
+    MeasureDefinition,
     OperationDefinition,
     OperationParameter,
+    SubExtension,
+    Value,
 )
 from shared.sla_terms import CLOCKS, SLA_CLOCK_SYSTEM
 
@@ -117,4 +130,154 @@ TURNAROUND = OperationDefinition(
     ),
 )
 
-DEFINITIONS: tuple[Definition, ...] = (SLA_EVENT, SLA_CLOCK, TURNAROUND)
+REPORT_DIMENSION = CodeSystemDefinition(
+    url=REPORT_DIMENSION_SYSTEM,
+    title="SLA report dimension",
+    description=(
+        "What a compliance report is stratified by (MeasureReport stratifier and stratum "
+        "component codes; the `by` and `period` parameters of $compliance)."
+    ),
+    concepts=(
+        Concept("facility", "Facility", "The ordering facility (Organization)."),
+        Concept("contract", "Contract", "The contract (OrganizationAffiliation) of the read."),
+        Concept("modality", "Modality", "The study's DICOM modality."),
+        Concept("priority", "Priority", "The order's priority (routine, urgent, asap, stat)."),
+        Concept("radiologist", "Radiologist", "The Practitioner who signed the final report."),
+        Concept(
+            "period",
+            "Period",
+            "The UTC day, ISO week (from Monday) or month the clock stopped in; the value is "
+            "the bucket's first instant.",
+        ),
+    ),
+)
+
+COMPLIANCE_MEASURE = MeasureDefinition(
+    url=COMPLIANCE_MEASURE_URL,
+    title="SLA turnaround compliance",
+    description=(
+        "The share of read clocks that stopped on or before their contract deadline, over "
+        "the clocks that stopped in the reporting period. Turnaround percentiles (clock "
+        "minutes, pauses on hold excluded, nearest rank) ride on each group and stratum as "
+        "the turnaround-percentile extension."
+    ),
+    scoring="proportion",
+    populations=(
+        Concept(
+            "initial-population",
+            "Initial Population",
+            "Clocks that stopped in the reporting period.",
+        ),
+        Concept("denominator", "Denominator", "Those of them that had a deadline."),
+        Concept("numerator", "Numerator", "Those that stopped on or before their deadline."),
+    ),
+    stratifier_system=REPORT_DIMENSION_SYSTEM,
+    stratifiers=REPORT_DIMENSION.concepts,
+)
+
+TURNAROUND_PERCENTILE = ExtensionDefinition(
+    url=TURNAROUND_PERCENTILE_URL,
+    title="Turnaround percentile",
+    description=(
+        "A percentile of the clock minutes of a compliance group or stratum (nearest rank: "
+        "the smallest turnaround with at least that share of turnarounds at or below it). "
+        f"One per percentile reported: {', '.join(f'p{p}' for p in PERCENTILES)}."
+    ),
+    contexts=("MeasureReport.group", "MeasureReport.group.stratifier.stratum"),
+    parts=(
+        SubExtension("percentile", "Which percentile (e.g. 90)", Value(("integer",)), min=1),
+        SubExtension("minutes", "The turnaround, in minutes", Value(("Quantity",)), min=1),
+    ),
+    max="*",
+)
+
+_LAYOUT = OperationParameter(
+    "layout",
+    "in",
+    "`table` for plain JSON rows instead of the FHIR answer (CSV: _format=csv or Accept: text/csv)",
+    type="code",
+)
+
+COMPLIANCE_OPERATION = OperationDefinition(
+    url=COMPLIANCE.definition,
+    title="Turnaround compliance report",
+    description=(
+        "Compliance (met / clocks with a deadline) and p50/p90/p95 clock minutes of the "
+        "clocks that stopped in [start, end), overall and stratified: a summary "
+        "MeasureReport of the sla-compliance Measure. A facility sees only its own orders' "
+        "clocks. 400 names every malformed parameter."
+    ),
+    code=COMPLIANCE.name,
+    system=True,
+    parameters=(
+        OperationParameter(
+            "start", "in", "Start (date or instant; default: end - 7 days)", type="string"
+        ),
+        OperationParameter(
+            "end", "in", "End, exclusive (date or instant; default: now)", type="string"
+        ),
+        OperationParameter(
+            "by",
+            "in",
+            "Comma list of report dimensions: "
+            + ", ".join(c.code for c in REPORT_DIMENSION.concepts if c.code != "period")
+            + f"; start and end at most {MAX_RANGE.days} days apart",
+            type="string",
+        ),
+        OperationParameter(
+            "period", "in", "Bucket by stopped time: day, week or month", type="code"
+        ),
+        _LAYOUT,
+        OperationParameter(
+            "return", "out", "The summary MeasureReport", type="MeasureReport", min=1
+        ),
+    ),
+)
+
+OPEN_ORDERS_OPERATION = OperationDefinition(
+    url=OPEN_ORDERS.definition,
+    title="Open orders by time to deadline",
+    description=(
+        "The orders whose clock still runs, least time to the deadline first: order, "
+        "facility, modality, priority, stroke, clock, deadline, minutes left, share of the "
+        "budget used, band (" + ", ".join(BANDS) + ") and whether it is on hold. No patient "
+        "data. A facility sees only its own orders."
+    ),
+    code=OPEN_ORDERS.name,
+    system=True,
+    parameters=(
+        _LAYOUT,
+        _out("now", "instant", "When the times left were taken", min_=1),
+        OperationParameter(
+            "open-order",
+            "out",
+            "One per running clock; parts: "
+            + ", ".join(c.replace("_", "-") for c in OPEN_ORDER_COLUMNS),
+            max="*",
+            parts=(
+                _out("order", "Reference", "The order (ServiceRequest)", min_=1),
+                _out("facility", "Reference", "The ordering facility"),
+                _out("modality", "code", "DICOM modality"),
+                _out("priority", "code", "The order's priority", min_=1),
+                _out("stroke", "boolean", "A stroke read", min_=1),
+                _out("clock", "code", "The interval that counts", min_=1),
+                _out("deadline", "instant", "The effective deadline"),
+                _out("minutes-left", "decimal", "Minutes to the deadline (negative: past)"),
+                _out("budget-share", "decimal", "Elapsed clock time / target"),
+                _out("band", "code", "One of: " + ", ".join(BANDS), min_=1),
+                _out("on-hold", "boolean", "The clock is paused on hold", min_=1),
+            ),
+        ),
+    ),
+)
+
+DEFINITIONS: tuple[Definition, ...] = (
+    SLA_EVENT,
+    SLA_CLOCK,
+    TURNAROUND,
+    REPORT_DIMENSION,
+    COMPLIANCE_MEASURE,
+    TURNAROUND_PERCENTILE,
+    COMPLIANCE_OPERATION,
+    OPEN_ORDERS_OPERATION,
+)

@@ -1,5 +1,6 @@
 """What sla serves: breaches (DetectedIssue, with their topics), compliance reports
-(MeasureReport), the `$turnaround` operation over the timelines it keeps, and -- to
+(MeasureReport), the `$turnaround`, `$compliance` and `$open-orders` operations over the
+timelines it keeps, and -- to
 auditors, read and search only -- the AuditEvents of the platform's shared audit log
 (operations: shared/audit)."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.sla.breaches import SLA_EVENT_SYSTEM, breach_identifiers
+from services.sla.reports import COMPLIANCE, OPEN_ORDERS
 from services.sla.turnaround import OPERATION as TURNAROUND
 from shared.audit.resource import AUDIT_EVENT
 from shared.events.topics import FiresTest, topic
@@ -64,7 +66,7 @@ TOPICS = (
 REGISTRY = Registry(
     service="sla",
     topics=TOPICS,
-    operations=(TURNAROUND,),
+    operations=(TURNAROUND, COMPLIANCE, OPEN_ORDERS),
     definitions=(
         ResourceDefinition(
             type="DetectedIssue",

@@ -1,6 +1,6 @@
 """The platform's own definitions as FHIR conformance resources.
 
-Declare an extension, code system, identifier system or operation once (model.py); the
+Declare an extension, code system, identifier system, operation or measure once (model.py); the
 builders turn it into a StructureDefinition, CodeSystem, NamingSystem or
 OperationDefinition, and the catalogue serves them (read and search) at the front door.
 """
@@ -14,6 +14,7 @@ from shared.fhir.conformance.model import (
     Concept,
     Definition,
     ExtensionDefinition,
+    MeasureDefinition,
     NamingSystemDefinition,
     OperationDefinition,
     OperationParameter,
@@ -29,6 +30,7 @@ __all__ = [
     "Concept",
     "Definition",
     "ExtensionDefinition",
+    "MeasureDefinition",
     "NamingSystemDefinition",
     "OperationDefinition",
     "OperationParameter",

@@ -38,6 +38,7 @@ _WHAT = {
     "CodeSystem": "The code systems this platform defines",
     "NamingSystem": "The identifier systems this platform defines",
     "OperationDefinition": "The operations this platform defines",
+    "Measure": "The measures this platform reports on (MeasureReport.measure)",
 }
 
 

@@ -13,11 +13,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.fhir.conformance.measure import measure
 from shared.fhir.conformance.model import (
     DEFINITION_TYPES,
     CodeSystemDefinition,
     Definition,
     ExtensionDefinition,
+    MeasureDefinition,
     NamingSystemDefinition,
 )
 from shared.fhir.conformance.operation_definition import operation_definition
@@ -33,6 +35,7 @@ _PARAMS: dict[str, tuple[str, ...]] = {
     "CodeSystem": ("_id", "url"),
     "NamingSystem": ("_id", "value"),
     "OperationDefinition": ("_id", "url"),
+    "Measure": ("_id", "url"),
 }
 _MODIFIERS: dict[str, frozenset[str]] = {"value": frozenset({"exact"})}
 
@@ -45,6 +48,8 @@ def conformance_resource(definition: Definition, *, version: str, date: str) -> 
         return code_system(definition, version=version, date=date)
     if isinstance(definition, NamingSystemDefinition):
         return naming_system(definition, date=date)
+    if isinstance(definition, MeasureDefinition):
+        return measure(definition, version=version, date=date)
     return operation_definition(definition, version=version, date=date)
 
 

@@ -1,8 +1,8 @@
 """The platform's own definitions, declared once in Python: extensions, code systems,
-identifier systems and operations.
+identifier systems, operations and measures.
 
 Each declaration becomes a FHIR R4 conformance resource (StructureDefinition, CodeSystem,
-NamingSystem, OperationDefinition; see the builders beside this module), served read-only
+NamingSystem, OperationDefinition, Measure; see the builders beside this module), served read-only
 at the front door and listed in docs/fhir.md. A URL a service writes into a resource is
 declared here, under the platform's canonical base, so that a client can resolve it.
 """
@@ -240,12 +240,48 @@ class OperationDefinition:
         return _pascal(self.id)
 
 
+@dataclass(frozen=True, slots=True)
+class MeasureDefinition:
+    """A measure the platform reports on (MeasureReport.measure): its scoring, the
+    populations of its one group (codes of the core measure-population system, with what
+    each counts) and the stratifiers a report may use (codes of `stratifier_system`)."""
+
+    resource_type: ClassVar[str] = "Measure"
+
+    url: str
+    title: str
+    description: str
+    scoring: str  # proportion | ratio | continuous-variable | cohort
+    populations: tuple[Concept, ...]
+    stratifier_system: str
+    stratifiers: tuple[Concept, ...]
+    improvement: str = "increase"
+
+    def __post_init__(self) -> None:
+        _tail(self.url, self.resource_type)
+        if not self.populations:
+            raise ValueError(f"{self.url}: a measure counts at least one population")
+
+    @property
+    def id(self) -> str:
+        return _tail(self.url, self.resource_type)
+
+    @property
+    def name(self) -> str:
+        return _pascal(self.id)
+
+
 Definition = (
-    ExtensionDefinition | CodeSystemDefinition | NamingSystemDefinition | OperationDefinition
+    ExtensionDefinition
+    | CodeSystemDefinition
+    | NamingSystemDefinition
+    | OperationDefinition
+    | MeasureDefinition
 )
 DEFINITION_TYPES: tuple[str, ...] = (
     "StructureDefinition",
     "CodeSystem",
     "NamingSystem",
     "OperationDefinition",
+    "Measure",
 )

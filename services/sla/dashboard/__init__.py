@@ -1,0 +1,1 @@
+"""sla's dashboard for operations staff: a static page and its script and style."""
