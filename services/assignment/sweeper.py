@@ -16,10 +16,8 @@ route one read twice; at most SWEEP_BATCH reads move per sweep.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +33,7 @@ from services.assignment.tables import read_work
 from services.assignment.tasks import OPEN_STATUSES
 from shared.events.consumer import service_context
 from shared.fhir.service import now_utc
+from shared.workers import periodically
 
 log = logging.getLogger("teleradiology.assignment")
 SWEEP_BATCH = 200
@@ -154,31 +153,12 @@ def _move(
     return None
 
 
-@asynccontextmanager
-async def sweeping(app: FastAPI) -> AsyncIterator[None]:
-    """Run the sweeper while the app serves."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(_run(app, stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        engine_state(app.state).wake()
-        with suppress(asyncio.CancelledError):
-            await task
-
-
-async def _run(app: FastAPI, stop: asyncio.Event) -> None:
-    interval = app.state.settings.assignment_sweep_seconds
-    state = engine_state(app.state)
-    while not stop.is_set():
-        with suppress(TimeoutError):
-            await asyncio.wait_for(state.woken.wait(), timeout=interval)
-        state.woken.clear()
-        if stop.is_set():
-            return
-        await asyncio.sleep(0.2)  # let the write that woke us commit
-        try:
-            await sweep(app.state)
-        except Exception as exc:  # the next sweep tries again; never stop sweeping
-            log.error("sweep failed", extra={"error_type": type(exc).__name__})
+def sweeping(app: FastAPI) -> AbstractAsyncContextManager[None]:
+    """Run the sweeper while the app serves (at once after a decline wakes it)."""
+    return periodically(
+        "sweep",
+        lambda: sweep(app.state),
+        every=app.state.settings.assignment_sweep_seconds,
+        wake=engine_state(app.state).woken,
+        settle=0.2,  # let the write that woke it commit
+    )

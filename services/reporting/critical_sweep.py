@@ -26,10 +26,8 @@ report), less a margin for writes that committed late.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,6 +57,7 @@ from shared.events.consumer import service_context
 from shared.fhir.references import referenced_id
 from shared.fhir.service import format_instant, now_utc
 from shared.follow_up import FOLLOW_UP_STATUS_SYSTEM, acknowledged_follow_up, follow_up_status
+from shared.workers import periodically
 
 log = logging.getLogger("teleradiology.reporting")
 # Writes commit a little after their lastUpdated (a report write waits on assignment).
@@ -304,28 +303,11 @@ async def _all(
 # -- the worker ---------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def critical_sweeping(app: FastAPI) -> AsyncIterator[None]:
+def critical_sweeping(app: FastAPI) -> AbstractAsyncContextManager[None]:
     """Run the critical-result sweep while the app serves."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(_run(app, stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        with suppress(asyncio.CancelledError):
-            await task
-
-
-async def _run(app: FastAPI, stop: asyncio.Event) -> None:
     memory = SweepMemory()
-    interval = _settings(app.state).critical_sweep_seconds
-    while not stop.is_set():
-        with suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
-        if stop.is_set():
-            return
-        try:
-            await sweep(app.state, memory)
-        except Exception as exc:  # the next sweep tries again; never stop sweeping
-            log.error("critical sweep failed", extra={"error_type": type(exc).__name__})
+    return periodically(
+        "critical sweep",
+        lambda: sweep(app.state, memory),
+        every=_settings(app.state).critical_sweep_seconds,
+    )

@@ -22,10 +22,9 @@ is asked again after REROUTE_LEASE.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable, Iterator
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -42,6 +41,7 @@ from services.sla.tables import order_ladder, task_status
 from shared.events.consumer import ConsumerContext, service_context
 from shared.fhir.service import now_utc
 from shared.peers import PeerUnavailable
+from shared.workers import periodically
 
 log = logging.getLogger("teleradiology.sla")
 REROUTE_LEASE = timedelta(minutes=2)  # a claimed re-route unanswered this long is asked again
@@ -281,30 +281,10 @@ async def _raise(
     await context.fhir.create("DetectedIssue", sla_issue(facts.order_id, code, detail))
 
 
-@asynccontextmanager
-async def predicting(app: FastAPI) -> AsyncIterator[None]:
-    """Run the breach predictor while the app serves."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(_run(app, stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        # A sweep may take a while (many orders stepping at once); each step is its own
-        # transaction and an unanswered re-route claim lapses, so stopping mid-sweep is safe.
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
-
-
-async def _run(app: FastAPI, stop: asyncio.Event) -> None:
-    interval = app.state.settings.sla_sweep_seconds
-    while not stop.is_set():
-        with suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
-        if stop.is_set():
-            return
-        try:
-            await sweep(app.state)
-        except Exception as exc:  # the next sweep tries again; never stop predicting
-            log.error("breach prediction failed", extra={"error_type": type(exc).__name__})
+def predicting(app: FastAPI) -> AbstractAsyncContextManager[None]:
+    """Run the breach predictor while the app serves. A sweep may take a while (many orders
+    stepping at once); stopping mid-sweep is safe: each step is its own transaction and an
+    unanswered re-route claim lapses."""
+    return periodically(
+        "breach prediction", lambda: sweep(app.state), every=app.state.settings.sla_sweep_seconds
+    )
