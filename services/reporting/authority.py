@@ -74,6 +74,7 @@ async def authorised_writer(
     owner_role = await _role(context.peers, owner)
     readers = {owner, *_practitioner(owner_role)}
     context.memo["task"], context.memo["readers"] = task, readers
+    context.memo["group"] = _group(owner_role)
     named = interpreters(resource)
     user = context.principal.fhir_user
     acting = relative(user) if user else (named[-1] if named else None)
@@ -212,6 +213,12 @@ async def _role(peers: Peers, reference: str) -> dict[str, Any] | None:
     if not reference.startswith("PractitionerRole/"):
         return None
     return await peers.read("assignment", reference)
+
+
+def _group(role: dict[str, Any] | None) -> str | None:
+    """The reading group a membership role reads for (its organization), as `Type/id`."""
+    group = ((role or {}).get("organization") or {}).get("reference")
+    return relative(group) if group else None
 
 
 def _practitioner(role: dict[str, Any] | None) -> set[str]:

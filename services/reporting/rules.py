@@ -79,11 +79,14 @@ class DiagnosticReportRules(ResourceRules):
             )
 
     async def access_labels(self, resource: dict[str, Any], *, context: WriteContext) -> set[str]:
-        """A report is seen by the ordering facility and by whoever its read is assigned
-        to (the radiologist behind the owning role, or the partner vendor)."""
+        """A report is seen by the ordering facility, by whoever its read is assigned to
+        (the radiologist behind the owning role, or the partner vendor) and -- as the read
+        Task is -- by the reading group that role reads for, so that the group's attending
+        can open a preliminary read to finalise it."""
         task = context.memo["task"]
         facility = (task.get("requester") or {}).get("reference")
-        return {relative(label) for label in (facility, *context.memo["readers"]) if label}
+        audience = (facility, context.memo.get("group"), *context.memo["readers"])
+        return {relative(label) for label in audience if label}
 
 
 def _issue_and_render(resource: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from shared.auth import Principal
 from shared.fhir.outcomes import FhirError
 from shared.fhir.registry import WriteContext
 from tests.support.rest import create
+from tests.support.tokens import bearer
 
 
 async def _preliminary_by_owner(services: Services) -> tuple[dict[str, Any], str]:
@@ -78,6 +79,33 @@ async def test_an_attending_named_as_practitioner_is_found_through_their_members
     )
 
     assert response.status_code == 200, response.text
+    assert await _signer(services, preliminary["id"]) == attending
+
+
+async def test_the_attending_signed_in_as_themselves_opens_and_finalises_the_preliminary(
+    services: Services,
+) -> None:
+    preliminary, owner = await _preliminary_by_owner(services)
+    _, attending = await add_reader(services.assignment, family="Attending", shifts=[])
+    as_attending = bearer(
+        role="radiologist",
+        scopes="user/DiagnosticReport.cruds",
+        organizations={GROUP},  # the reading group's worklist client
+        fhir_user=attending,
+    )
+
+    opened = await services.reporting.get(
+        f"/DiagnosticReport/{preliminary['id']}", headers=as_attending
+    )
+    assert opened.status_code == 200, opened.text
+    response = await services.reporting.put(
+        f"/DiagnosticReport/{preliminary['id']}",
+        json={**opened.json(), "status": "final"},
+        headers=as_attending,
+    )
+
+    assert response.status_code == 200, response.text
+    assert {"reference": attending} in response.json()["resultsInterpreter"]
     assert await _signer(services, preliminary["id"]) == attending
 
 
