@@ -85,7 +85,7 @@ async def test_an_attending_named_as_practitioner_is_found_through_their_members
 async def test_the_attending_signed_in_as_themselves_opens_and_finalises_the_preliminary(
     services: Services,
 ) -> None:
-    preliminary, owner = await _preliminary_by_owner(services)
+    preliminary, _ = await _preliminary_by_owner(services)
     _, attending = await add_reader(services.assignment, family="Attending", shifts=[])
     as_attending = bearer(
         role="radiologist",
