@@ -57,3 +57,14 @@ def ordering_facility(order: dict[str, Any]) -> dict[str, Any] | None:
             if referenced_id(value, "Organization"):
                 return value
     return None
+
+
+def report_facility(resource: dict[str, Any]) -> str | None:
+    """The ordering facility (`Organization/<id>`) a resource names with the
+    ordering-facility extension (a report, a critical-result Communication); None if none."""
+    for extension in resource.get("extension") or []:
+        if extension.get("url") == ORDERING_FACILITY_EXTENSION:
+            organization = referenced_id(extension.get("valueReference"), "Organization")
+            if organization:
+                return f"Organization/{organization}"
+    return None

@@ -6,7 +6,8 @@ in-progress -> completed, with `received` set to when the result reached the ord
 provider (not before it was sent, not in the future); a `note` may say who took it.
 Nothing else may change, and the escalation steps are not acknowledged themselves (they
 point at the opening one in partOf). Radiologists and vendors do not write these
-Communications at all; other Communications keep the generic rules.
+Communications at all. A report-delivery Communication is the platform's record alone:
+nobody else writes it. Other Communications keep the generic rules.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.reporting.critical import CRITICAL_RESULT, kind_of
+from services.reporting.critical import CRITICAL_RESULT, REPORT_DELIVERY, kind_of
 from services.reporting.rules import ReportAttachedAccess
 from shared.fhir.outcomes import business_rule, forbidden
 from shared.fhir.registry import WriteContext
@@ -29,7 +30,8 @@ _CLOCK_SKEW = timedelta(minutes=2)
 
 class CommunicationRules(ReportAttachedAccess):
     """Critical-result Communications: written by the platform, acknowledged by the
-    ordering facility or operations; seen by whoever sees the report."""
+    ordering facility or operations; report deliveries: written by the platform only; all
+    seen by whoever sees the report."""
 
     def __init__(self) -> None:
         super().__init__("basedOn", "about", "partOf")
@@ -44,6 +46,8 @@ class CommunicationRules(ReportAttachedAccess):
         kind = kind_of(resource) or (kind_of(previous) if previous else None)
         if kind is None or context.principal.role == "system":
             return
+        if kind == REPORT_DELIVERY:
+            raise forbidden("Only the platform records that a report was delivered")
         if previous is None or context.principal.role not in _ACKNOWLEDGERS:
             raise forbidden("Only the platform writes critical-result communications")
         check_acknowledgement(resource, previous, opening=kind == CRITICAL_RESULT)

@@ -14,8 +14,10 @@ from services.reporting.critical import (
     ESCALATION,
     ESCALATION_LEVEL_EXTENSION,
     LADDER,
+    REPORT_DELIVERY,
     UNACKNOWLEDGED,
 )
+from services.reporting.delivery import REPORT_DELIVERY_SYSTEM
 from services.reporting.hl7v2 import OPERATION as HL7V2
 from services.reporting.signing_keys_operation import OPERATION as SIGNING_KEYS_OPERATION
 from services.reporting.verify_operation import OPERATION as VERIFY_OPERATION
@@ -138,7 +140,22 @@ COMMUNICATION_KIND = CodeSystemDefinition(
             "A later step of a loop not "
             "acknowledged in time, to the next recipient of the ladder (partOf the opening).",
         ),
+        Concept(
+            REPORT_DELIVERY,
+            "Report delivered",
+            "Not a critical result: the record that a final (or amended) report version "
+            "reached the ordering facility's EHR through its subscription (sent = when).",
+        ),
     ),
+)
+
+REPORT_DELIVERY_RECORD = NamingSystemDefinition(
+    value=REPORT_DELIVERY_SYSTEM,
+    title="Report delivery",
+    description="The delivery of one report version to its ordering facility: "
+    "<report id>/<version>.",
+    usage="Communication.identifier; kept unique, so a re-delivered notification records "
+    "nothing new.",
 )
 
 CRITICAL_RESULT_STEP = NamingSystemDefinition(
@@ -206,6 +223,7 @@ DEFINITIONS: tuple[Definition, ...] = (
     ACTIONABLE_FINDING,
     COMMUNICATION_KIND,
     CRITICAL_RESULT_STEP,
+    REPORT_DELIVERY_RECORD,
     ESCALATION_LEVEL,
     ACKNOWLEDGE_BY,
     CRITICAL_RESULT_STATUS,

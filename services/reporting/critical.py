@@ -35,6 +35,9 @@ CATEGORIES = (1, 2, 3)
 COMMUNICATION_KIND_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/communication-kind"
 CRITICAL_RESULT = "critical-result"
 ESCALATION = "critical-result-escalation"
+# Not a critical result: the record that a report version reached the ordering facility's
+# EHR (services.reporting.delivery).
+REPORT_DELIVERY = "report-delivery"
 HL7_CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/communication-category"
 # One identifier per step: <report id>/<category>/<level>, kept unique (one step per level
 # whatever the replicas do).
@@ -78,12 +81,13 @@ def actionable_finding(category: int) -> dict[str, Any]:
 
 
 def kind_of(communication: dict[str, Any]) -> str | None:
-    """CRITICAL_RESULT (a loop's opening), ESCALATION (a later step), or None."""
+    """CRITICAL_RESULT (a loop's opening), ESCALATION (a later step), REPORT_DELIVERY (a
+    report reached the EHR), or None (not a platform Communication)."""
     for concept in communication.get("category") or []:
         for coding in concept.get("coding") or []:
             if coding.get("system") == COMMUNICATION_KIND_SYSTEM:
                 code = coding.get("code")
-                if code in (CRITICAL_RESULT, ESCALATION):
+                if code in (CRITICAL_RESULT, ESCALATION, REPORT_DELIVERY):
                     return str(code)
     return None
 

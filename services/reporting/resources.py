@@ -1,5 +1,6 @@
-"""What reporting serves: reports (checked against their read Task), signatures and
-critical-result communications (services.reporting.critical); docs/reporting.md."""
+"""What reporting serves: reports (checked against their read Task), signatures,
+critical-result communications (services.reporting.critical) and the records of reports
+delivered to the EHR (services.reporting.delivery); docs/reporting.md."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from services.reporting.critical import (
     CRITICAL_RESULT,
     CRITICAL_RESULT_SYSTEM,
     ESCALATION,
+    REPORT_DELIVERY,
     kind_of,
 )
+from services.reporting.delivery import delivery_identifiers, record_deliveries
 from services.reporting.hl7v2 import OPERATION as HL7V2
 from services.reporting.rules import DiagnosticReportRules, ReportAttachedAccess
 from services.reporting.signing_keys_operation import OPERATION as SIGNING_KEYS
@@ -41,13 +44,15 @@ def acknowledged(previous: Resource | None, current: Resource | None) -> bool:
     )
 
 
-def critical_result_identifiers(communication: dict[str, Any]) -> list[tuple[str, str]]:
-    """The unique keys of a Communication: one per step of a critical-result loop."""
-    return [
+def communication_identifiers(communication: dict[str, Any]) -> list[tuple[str, str]]:
+    """The unique keys of a Communication: one per step of a critical-result loop, one per
+    delivered report version."""
+    critical = [
         (CRITICAL_RESULT_SYSTEM, i["value"])
         for i in communication.get("identifier") or []
         if i.get("system") == CRITICAL_RESULT_SYSTEM and i.get("value")
     ]
+    return critical + delivery_identifiers(communication)
 
 
 TOPICS = (
@@ -104,11 +109,22 @@ TOPICS = (
         "the ladder (the ordering facility, then operations).",
         fires=_made(ESCALATION),
     ),
+    topic(
+        "report-delivered",
+        "Report delivered",
+        "Communication",
+        "create",
+        description="A final (or amended) report version reached the ordering facility: "
+        "its notification was accepted by the facility's own subscription (Communication "
+        "category report-delivery, sent = when).",
+        fires=_made(REPORT_DELIVERY),
+    ),
 )
 
 REGISTRY = Registry(
     service="reporting",
     topics=TOPICS,
+    delivery_receipt=record_deliveries,
     definitions=(
         ResourceDefinition(
             type="DiagnosticReport",
@@ -257,9 +273,9 @@ REGISTRY = Registry(
                 ),
             ),
             rules=CommunicationRules(),
-            unique_keys=critical_result_identifiers,
+            unique_keys=communication_identifiers,
             documentation="Critical-result communications: written by the platform, "
-            "acknowledged by the ordering facility.",
+            "acknowledged by the ordering facility; records of reports delivered to it.",
         ),
     ),
 )

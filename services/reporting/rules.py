@@ -34,6 +34,7 @@ from shared.fhir.references import referenced_id
 from shared.fhir.registry import ResourceRules, WriteContext
 from shared.fhir.service import format_instant, now_utc
 from shared.fhir.storage.records import StoredResource
+from shared.orders import ORDERING_FACILITY_EXTENSION
 
 
 class DiagnosticReportRules(ResourceRules):
@@ -53,6 +54,7 @@ class DiagnosticReportRules(ResourceRules):
             raise unprocessable(issues)
         writer = await authorised_writer(resource, previous=previous, context=context)
         context.memo["signer"] = writer.signer
+        with_ordering_facility(resource, context.memo["task"])
         _issue_and_render(resource)
 
     async def after_write(self, stored: StoredResource, *, context: WriteContext) -> None:
@@ -87,6 +89,24 @@ class DiagnosticReportRules(ResourceRules):
         facility = (task.get("requester") or {}).get("reference")
         audience = (facility, context.memo.get("group"), *context.memo["readers"])
         return {relative(label) for label in audience if label}
+
+
+def with_ordering_facility(resource: dict[str, Any], task: dict[str, Any]) -> None:
+    """Name the ordering facility -- the read Task's requester, whose labels the report
+    carries -- with intake's `ordering-facility` extension: whom a delivered report belongs
+    to (services.reporting.delivery). The Task decides: a facility a client named
+    otherwise is replaced."""
+    organization = referenced_id(task.get("requester"), "Organization")
+    if organization is None:
+        return
+    kept = [
+        e for e in resource.get("extension") or [] if e.get("url") != ORDERING_FACILITY_EXTENSION
+    ]
+    facility = {"reference": f"Organization/{organization}"}
+    resource["extension"] = [
+        *kept,
+        {"url": ORDERING_FACILITY_EXTENSION, "valueReference": facility},
+    ]
 
 
 def _issue_and_render(resource: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ Communication naming a ServiceRequest itself needs no question.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from services.sla.details import orders_of
@@ -34,9 +35,19 @@ async def communication_orders(event: ReceivedEvent, peers: Peers) -> dict[str, 
     return {"orders": sorted(orders)}
 
 
+# Milestones whose time is the Communication's `sent` (when the thing happened, e.g. the
+# subscriber's answer to a delivery), not when the record of it was stored.
+_AT_SENT = frozenset({"delivered"})
+
+
 def communication_marks(
     communication: dict[str, Any], milestone: str, orders: list[str]
 ) -> tuple[Mark, ...]:
-    """The `milestone` of each order, at the Communication version's time."""
-    at, source = version_time(communication), version_source(communication)
+    """The `milestone` of each order, at the Communication version's time -- for a
+    delivery, its `sent`."""
+    at = version_time(communication)
+    sent = communication.get("sent")
+    if milestone in _AT_SENT and isinstance(sent, str):
+        at = datetime.fromisoformat(sent.replace("Z", "+00:00"))
+    source = version_source(communication)
     return tuple(Mark(order, milestone, at, source) for order in orders)

@@ -8,7 +8,8 @@ reporting's Communications (by the topic they came on, services.sla.communicatio
 delivered (the final report reached the ordering facility), critical-communicated (a
 critical result was sent) and acknowledged (its receipt was acknowledged). Times are the
 `meta.lastUpdated` of the version that marked them -- when the platform knew -- so replaying
-an event gives the same time.
+an event gives the same time; `delivered` takes the delivery's `sent` (when the facility's
+EHR accepted the notification; the record is stored just after).
 """
 
 from __future__ import annotations

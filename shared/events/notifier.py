@@ -12,6 +12,8 @@ heartbeat when one is due, and records the outcome in a second transaction. A fa
 exponential backoff and jitter; after `retry_period` of failures the subscription shows
 status `error` with the reason (`$status`), and is still probed at the longest interval,
 so delivery resumes -- from the first undelivered event -- once the endpoint recovers.
+After an event notification is accepted and recorded, the service's delivery-receipt hook
+(if any) runs in a third transaction (shared/events/receipts.py).
 
 A subscription made by a registered client stops when that client's registration is
 withdrawn from AUTH_CLIENTS_FILE: before anything is sent to it, it is turned `off`, with
@@ -24,7 +26,7 @@ import asyncio
 import logging
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -45,6 +47,7 @@ from shared.events.notifications import (
     numbered_event,
     status_parameters,
 )
+from shared.events.receipts import ReceiptContext, deliver_receipt
 from shared.events.subscriptions import SubscriptionRequest, owner_client, read_subscription
 from shared.events.tables import subscription_event, subscription_state
 from shared.fhir.registry import Registry
@@ -86,6 +89,7 @@ class Notifier:
         retry_period: timedelta,
         clients: ClientRegistry | None = None,
         rng: random.Random | None = None,
+        receipt_context: ReceiptContext | None = None,
     ) -> None:
         self.database = database
         self.registry = registry
@@ -95,6 +99,8 @@ class Notifier:
         self.retry_period = retry_period
         self.clients = clients  # the registered clients, when this service is told them
         self.rng = rng or random.Random()
+        # The context of the registry's delivery_receipt hook (None: no receipts here).
+        self.receipt_context = receipt_context
         self.wake = asyncio.Event()
 
     async def run_once(self, limit: int = 20) -> int:
@@ -158,8 +164,27 @@ class Notifier:
 
     async def _deliver(self, send: _Send) -> None:
         result = await self._post(send)
+        delivered_at = now_utc()
         async with self.database.transaction() as session:
             await self._record(session, send, result)
+        if result.delivered and send.events:
+            await self._receipt(send, delivered_at)
+
+    async def _receipt(self, send: _Send, delivered_at: datetime) -> None:
+        """Tell the service's delivery_receipt hook (if any) what the subscriber accepted,
+        once the delivery's bookkeeping is committed (shared/events/receipts.py)."""
+        hook = self.registry.delivery_receipt
+        if hook is None or self.receipt_context is None:
+            return
+        await deliver_receipt(
+            self.database,
+            hook,
+            self.receipt_context,
+            subscription=send.subscription.id,
+            topic=send.subscription.topic,
+            delivered_at=delivered_at,
+            events=tuple(send.events),
+        )
 
     async def _take_due(self, session: AsyncSession) -> Row[Any] | None:
         s = subscription_state.c

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from shared.db import Database
 from shared.events.bootstrap import keep_subscribed
-from shared.events.consumer import Consumption, catch_up
+from shared.events.consumer import Consumption, catch_up, service_context
 from shared.events.delivery import EndpointPolicy, new_delivery_client
 from shared.events.dispatch import SubscriptionDispatcher
 from shared.events.notifier import Notifier
@@ -88,6 +88,7 @@ async def background_events(
             base_url=settings.public_fhir_base,
             retry_period=timedelta(hours=settings.subscription_retry_hours),
             clients=subscription_owners(settings),
+            receipt_context=lambda session: service_context(app.state, session),
         )
         relay = OutboxRelay(
             database, SubscriptionDispatcher(registry), on_dispatched=notifier.wake.set

@@ -15,6 +15,7 @@ from shared.fhir.outcomes import not_found
 
 if TYPE_CHECKING:
     from shared.auth import Principal
+    from shared.events.receipts import DeliveryHook
     from shared.events.topics import Topic
     from shared.fhir.storage.repository import FhirRepository, StoredResource
     from shared.peers import Peers
@@ -163,6 +164,9 @@ class Registry:
     definitions: tuple[ResourceDefinition, ...]
     topics: tuple[Topic, ...] = ()
     operations: tuple[Operation, ...] = ()
+    # Called once a subscriber accepted an event notification, with the events and the
+    # subscription's access labels (shared/events/receipts.py): best effort, idempotent.
+    delivery_receipt: DeliveryHook | None = None
     _by_type: dict[str, ResourceDefinition] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
