@@ -67,11 +67,10 @@ async def postmaster_of(url: str) -> int | None:
     """The pid of the server's postmaster (the parent of a backend), None when /proc does
     not show it: the CPU of that server alone is counted, not of other clusters about."""
     connection = await asyncpg.connect(_asyncpg_dsn(url))
-    try:
-        backend = await connection.fetchval("SELECT pg_backend_pid()")
+    try:  # read while the backend lives: it exits with the connection
+        return _parent(await connection.fetchval("SELECT pg_backend_pid()"))
     finally:
         await connection.close()
-    return _parent(backend)
 
 
 def _parent(pid: int) -> int | None:
