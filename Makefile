@@ -28,7 +28,7 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev
 LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet \
               --custom-compile-command "make lock"
 
-.PHONY: help install browser run token test lint fmt migrate bench bench-events bench-tenancy bench-assign bench-assign-service k8s lock check-lock clean
+.PHONY: help install browser run token test lint fmt migrate bench bench-events bench-tenancy bench-assign bench-assign-service bench-reports bench-sla k8s lock check-lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target> [VAR=value]\n\nTargets:\n"} \
@@ -114,6 +114,12 @@ bench-assign: $(STAMP) ## Assignment engine: a simulated day vs baselines, an of
 
 bench-assign-service: $(STAMP) ## Assignment service: routing orders in one and three replicas vs plain Task writes (PostgreSQL)
 	"$(PY)" bench/assign_service.py $(BENCH_ARGS)
+
+bench-reports: $(STAMP) ## Reporting: a final report write (Task check, PDF, signature) vs the plain FHIR write; $verify (PostgreSQL)
+	"$(PY)" bench/reports_bench.py $(BENCH_ARGS)
+
+bench-sla: $(STAMP) ## sla: $compliance, $open-orders, /metrics and a predictor sweep over 10k-100k clocks (PostgreSQL)
+	"$(PY)" bench/sla_bench.py $(BENCH_ARGS)
 
 k8s: $(STAMP) ## Render the dev and prod overlays to build/k8s/ and validate them offline
 	@command -v kubectl >/dev/null || { echo "error: kubectl is required" >&2; exit 1; }
