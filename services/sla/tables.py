@@ -10,7 +10,7 @@ reaches a read only at its next Task change, never one already finished).
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, MetaData, String, Table
+from sqlalchemy import Boolean, Column, Float, Index, MetaData, String, Table
 
 from shared.fhir.storage.tables import NAMING_CONVENTION, UTCDateTime
 
@@ -45,6 +45,8 @@ order_milestone = Table(
     Column("occurred_at", UTCDateTime, nullable=False),
     Column("source", String(160), nullable=False),  # e.g. "Task/<id>/_history/2"
     Column("recorded_at", UTCDateTime, nullable=False),
+    # Reports and metrics take the clocks that stopped in a range: by milestone and time.
+    Index("ix_order_milestone_milestone_occurred_at", "milestone", "occurred_at"),
 )
 
 # Each version of an order's read Task, by status: the clock pauses from a version going

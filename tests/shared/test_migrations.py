@@ -26,7 +26,7 @@ SCHEMAS: dict[str, tuple[list[MetaData], str]] = {
     "intake": ([metadata], "0006"),
     "assignment": ([metadata, assignment_metadata], "assign_0001"),
     "reporting": ([metadata, reporting_metadata], "report_0001"),
-    "sla": ([metadata, sla_metadata], "sla_0004"),
+    "sla": ([metadata, sla_metadata], "sla_0005"),
     "audit": ([metadata], "audit_0001"),  # the shared audit log: the store, append-only
 }
 
