@@ -260,6 +260,38 @@ def parameter(parameters: dict[str, Any], name: str) -> list[dict[str, Any]]:
     return [p for p in parameters.get("parameter") or [] if p.get("name") == name]
 
 
+def read_task(client: httpx.Client, order_id: str) -> dict[str, Any]:
+    """The order's read Task, once assignment has made it."""
+    return wait_until(lambda: tasks_of(client, order_id), timeout=60, what="the read Task")[0]
+
+
+def move_task(client: httpx.Client, task: dict[str, Any], status: str) -> dict[str, Any]:
+    """`task` moved to `status` (as its radiologist would); the new version."""
+    return created(client.put(f"/Task/{task['id']}", json={**task, "status": status}))
+
+
+def turnaround(client: httpx.Client, order_id: str) -> dict[str, Any] | None:
+    """sla's `$turnaround` of the order; None until sla knows it."""
+    answer = client.get("/$turnaround", params={"order": f"ServiceRequest/{order_id}"})
+    body: dict[str, Any] = answer.json()
+    return body if answer.status_code == 200 else None
+
+
+def milestones(parameters: dict[str, Any]) -> dict[str, str]:
+    """The milestones of a `$turnaround` answer, in its order: code -> instant."""
+    return {
+        p["part"][0]["valueCode"]: p["part"][1]["valueInstant"]
+        for p in parameter(parameters, "milestone")
+    }
+
+
+def value(parameters: dict[str, Any], name: str) -> Any:
+    """The value[x] of the first parameter `name` (AssertionError when there is none)."""
+    found = parameter(parameters, name)
+    assert found, f"no {name} in {parameters}"
+    return next(v for k, v in found[0].items() if k.startswith("value"))
+
+
 def order_to_completed_task(client: httpx.Client) -> str:
     """The whole loop through `client`: roster, order, its Task for the one eligible
     radiologist, that radiologist's final report, the Task completed; the order id."""

@@ -4,7 +4,7 @@ writes a preliminary, then the signed final, then an amendment -- each version k
 signed, rendered, sent to the EHR and timed by sla; and two critical results, one
 acknowledged by the ordering facility and one left to escalate.
 
-The critical-result worker runs every second here, with a 12-second wait per step, so
+The critical-result worker runs every second here, with a 15-second wait per step, so
 the whole ladder (facility, then operations) passes within a minute.
 """
 
@@ -24,23 +24,28 @@ from hl7apy.parser import parse_message  # type: ignore[import-untyped]
 from services.reporting.critical import ACR_CATEGORY_SYSTEM, ACTIONABLE_FINDING_EXTENSION
 from shared.follow_up import FOLLOW_UP_STATUS_SYSTEM
 from tests.e2e.loop import (
+    NPI,
     SECRET,
     created,
-    facility,
-    parameter,
+    milestones,
+    move_task,
     place_order,
     privileges,
     radiologist,
+    read_task,
     report,
     subscribe,
     tasks_of,
+    turnaround,
+    value,
     wait_until,
 )
 from tests.e2e.platform import E2EPlatform
 from tests.support.subscriber import Received, Subscriber
 
 OPERATIONS = "Organization/e2e-operations"
-ACK_MINUTES = 0.2  # 12 s per step of the critical-result ladder
+MERCY_NPI = "1003000126"  # the development client ehr-mercy-dallas is this facility's EHR
+ACK_MINUTES = 0.25  # 15 s per step of the critical-result ladder
 REPORT_TOPICS = ("report-preliminary", "report-final", "report-amended")
 CRITICAL_TOPICS = ("critical-result", "critical-result-acknowledged", "critical-result-escalated")
 
@@ -68,9 +73,16 @@ def ehr(platform: E2EPlatform) -> Iterator[Subscriber]:
 
 @pytest.fixture(scope="module")
 def roster(platform: E2EPlatform) -> dict[str, str]:
-    """A facility and its one eligible radiologist (their reading role owns the reads)."""
+    """A facility -- the one the development client "ehr-mercy-dallas" is the EHR of --
+    and its one eligible radiologist (their reading role owns the reads)."""
     with platform.client() as client:
-        site = facility(client, "TX")
+        mercy = {
+            "resourceType": "Organization",
+            "name": "Mercy General Hospital",
+            "identifier": [{"system": NPI, "value": MERCY_NPI}],
+            "address": [{"state": "TX"}],
+        }
+        site = f"Organization/{created(client.post('/Organization', json=mercy))['id']}"
         reader = radiologist(client, "Okafor", "TX")
         role = privileges(client, reader, site)
     return {"site": site, "reader": reader, "role": role}
@@ -80,36 +92,12 @@ def _notified(seen: Received, topic: str) -> list[dict[str, Any]]:
     return [r for n in seen.events() if n.path == f"/{topic}" for r in n.resources]
 
 
-def _read_task(client: httpx.Client, order_id: str) -> dict[str, Any]:
-    return wait_until(lambda: tasks_of(client, order_id), timeout=60, what="the read Task")[0]
-
-
-def _move(client: httpx.Client, task: dict[str, Any], status: str) -> dict[str, Any]:
-    return created(client.put(f"/Task/{task['id']}", json={**task, "status": status}))
-
-
 def _turnaround(client: httpx.Client, order_id: str, *needed: str) -> dict[str, Any]:
     def probe() -> dict[str, Any] | None:
-        answer = client.get("/$turnaround", params={"order": f"ServiceRequest/{order_id}"})
-        if answer.status_code != 200:
-            return None
-        body: dict[str, Any] = answer.json()
-        return body if set(needed) <= set(_milestones(body)) else None
+        found = turnaround(client, order_id)
+        return found if found and set(needed) <= set(milestones(found)) else None
 
     return wait_until(probe, timeout=90, what=f"sla's timeline with {', '.join(needed)}")
-
-
-def _milestones(parameters: dict[str, Any]) -> dict[str, str]:
-    return {
-        p["part"][0]["valueCode"]: p["part"][1]["valueInstant"]
-        for p in parameter(parameters, "milestone")
-    }
-
-
-def _value(parameters: dict[str, Any], name: str) -> Any:
-    found = parameter(parameters, name)
-    assert found, f"no {name} in {parameters}"
-    return next(v for k, v in found[0].items() if k.startswith("value"))
 
 
 # -- order -> assignment -> preliminary -> final -> amended ------------------------------
@@ -121,13 +109,13 @@ def lifecycle(platform: E2EPlatform, ehr: Subscriber, roster: dict[str, str]) ->
     final and amended versions of its report; every version as the writer got it back."""
     with platform.client() as client:
         order_id = place_order(client, roster["site"])
-        task = _read_task(client, order_id)
+        task = read_task(client, order_id)
         assert task["owner"]["reference"] == roster["role"]
-        task = _move(client, task, "accepted")
-        task = _move(client, task, "in-progress")
-        task = _move(client, task, "on-hold")
+        task = move_task(client, task, "accepted")
+        task = move_task(client, task, "in-progress")
+        task = move_task(client, task, "on-hold")
         time.sleep(2)  # a hold sla must take out of the clock
-        task = _move(client, task, "in-progress")
+        task = move_task(client, task, "in-progress")
 
         draft = report(order_id, task["for"], roster["reader"])
         draft["status"] = "preliminary"
@@ -193,11 +181,11 @@ def test_final_and_amended_versions_are_signed_and_verify(
         f"DiagnosticReport/{report_id}/_history/{versions[s]['meta']['versionId']}"
         for s in ("final", "amended")
     )
-    assert _value(current, "valid") is True
-    assert _value(checks["final"], "valid") is True
-    assert _value(checks["amended"], "valid") is True
-    assert _value(checks["preliminary"], "valid") is False  # a preliminary is not signed
-    assert _value(checks["preliminary"], "reason")
+    assert value(current, "valid") is True
+    assert value(checks["final"], "valid") is True
+    assert value(checks["amended"], "valid") is True
+    assert value(checks["preliminary"], "valid") is False  # a preliminary is not signed
+    assert value(checks["preliminary"], "reason")
 
 
 def test_each_version_carries_its_rendered_pdf(lifecycle: dict[str, Any]) -> None:
@@ -274,14 +262,14 @@ def test_sla_times_the_read_with_its_hold_and_counts_it(
     with platform.client() as client:
         timeline = _turnaround(client, lifecycle["order"], "final")
         compliance = created(client.get("/$compliance", params={"by": "priority"}))
-    milestones = _milestones(timeline)
-    assert list(milestones) == ["ordered", "assigned", "accepted", "preliminary", "final"]
-    times = [datetime.fromisoformat(t) for t in milestones.values()]
+    marked = milestones(timeline)
+    assert list(marked) == ["ordered", "assigned", "accepted", "preliminary", "final"]
+    times = [datetime.fromisoformat(t) for t in marked.values()]
     assert times == sorted(times)
-    assert _value(timeline, "paused-minutes") > 0
-    assert _value(timeline, "on-hold") is False
-    assert _value(timeline, "complete") is True
-    assert _value(timeline, "met-deadline") is True
+    assert value(timeline, "paused-minutes") > 0
+    assert value(timeline, "on-hold") is False
+    assert value(timeline, "complete") is True
+    assert value(timeline, "met-deadline") is True
     assert compliance["resourceType"] == "MeasureReport"
     populations = {
         p["code"]["coding"][0]["code"]: p["count"] for p in compliance["group"][0]["population"]
@@ -323,14 +311,15 @@ def _status_code(task: dict[str, Any]) -> str:
 def critical(
     platform: E2EPlatform, ehr: Subscriber, roster: dict[str, str]
 ) -> dict[str, dict[str, Any]]:
-    """Two category 1 results; the EHR acknowledges the first as soon as it hears of it
-    and leaves the second unanswered. The opening Communication of each, by name."""
+    """Two category 1 results of orders Mercy's EHR placed; Mercy acknowledges the first
+    as soon as it hears of it and leaves the second unanswered. The opening Communication
+    of each, by name."""
     reports: dict[str, str] = {}
     orders: dict[str, str] = {}
-    with platform.client() as client:
+    with platform.client() as client, platform.client_as("ehr-mercy-dallas") as mercy:
         for name in ("acknowledged", "silent"):
-            order_id = place_order(client, roster["site"])
-            task = _move(client, _read_task(client, order_id), "accepted")
+            order_id = place_order(mercy, roster["site"])
+            task = move_task(client, read_task(client, order_id), "accepted")
             flagged = _critical_report(order_id, task, roster["reader"])
             reports[name] = created(client.post("/DiagnosticReport", json=flagged))["id"]
             orders[name] = order_id
@@ -346,10 +335,14 @@ def critical(
         communications: dict[str, dict[str, Any]] = ehr.wait_for(opened, timeout=60)
         opening = communications["acknowledged"]
         wait_until(lambda: _follow_up(client, opening["id"]), timeout=60, what="the follow-up Task")
-        current = created(client.get(f"/Communication/{opening['id']}"))
-        received = datetime.now(UTC).isoformat(timespec="seconds")
-        acknowledgement = {**current, "status": "completed", "received": received}
-        acknowledged = created(client.put(f"/Communication/{opening['id']}", json=acknowledgement))
+        current = created(mercy.get(f"/Communication/{opening['id']}"))
+        acknowledgement = {
+            **current,
+            "status": "completed",
+            "received": datetime.now(UTC).isoformat(),
+            "note": [{"text": "Taken by the ED attending"}],
+        }
+        acknowledged = created(mercy.put(f"/Communication/{opening['id']}", json=acknowledgement))
     return {
         "acknowledged": {"communication": acknowledged, "order": orders["acknowledged"]},
         "silent": {"communication": communications["silent"], "order": orders["silent"]},
@@ -391,8 +384,8 @@ def test_an_acknowledged_result_completes_its_follow_up_and_is_notified(
         )
     assert _status_code(task) == "acknowledged"
     assert task["output"][0]["valueReference"]["reference"] == f"Communication/{opening['id']}"
-    milestones = _milestones(timeline)
-    assert milestones["critical-communicated"] <= milestones["acknowledged"]
+    marked = milestones(timeline)
+    assert marked["critical-communicated"] <= marked["acknowledged"]
     escalations = [
         c
         for c in _notified(ehr, "critical-result-escalated")
@@ -402,7 +395,10 @@ def test_an_acknowledged_result_completes_its_follow_up_and_is_notified(
 
 
 def test_a_silent_result_escalates_to_the_facility_then_operations(
-    platform: E2EPlatform, ehr: Subscriber, critical: dict[str, dict[str, Any]]
+    platform: E2EPlatform,
+    ehr: Subscriber,
+    critical: dict[str, dict[str, Any]],
+    roster: dict[str, str],
 ) -> None:
     opening = critical["silent"]["communication"]
 
@@ -415,7 +411,8 @@ def test_a_silent_result_escalates_to_the_facility_then_operations(
         return found if len(found) >= 2 else None
 
     escalated = ehr.wait_for(steps, timeout=120)
-    assert [c["recipient"][0]["reference"] for c in escalated][-1] == OPERATIONS
+    recipients = [c["recipient"][0]["reference"] for c in escalated]
+    assert recipients == [roster["site"], OPERATIONS]  # the ladder is bounded
     with platform.client() as client:
         task = wait_until(
             lambda: (
