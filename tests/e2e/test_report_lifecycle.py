@@ -15,12 +15,14 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
 from hl7apy.consts import VALIDATION_LEVEL  # type: ignore[import-untyped]
 from hl7apy.parser import parse_message  # type: ignore[import-untyped]
 
+from services.intake.tests.builders import study
 from services.reporting.critical import ACR_CATEGORY_SYSTEM, ACTIONABLE_FINDING_EXTENSION
 from shared.follow_up import FOLLOW_UP_STATUS_SYSTEM
 from tests.e2e.loop import (
@@ -111,6 +113,13 @@ def lifecycle(platform: E2EPlatform, ehr: Subscriber, roster: dict[str, str]) ->
         order_id = place_order(client, roster["site"])
         task = read_task(client, order_id)
         assert task["owner"]["reference"] == roster["role"]
+        images = study(
+            f"ServiceRequest/{order_id}",
+            task["for"]["reference"],
+            uid=f"1.2.840.113619.2.55.3.{uuid4().int % 10**12}",
+            started=datetime.now(UTC).isoformat(),
+        )
+        imaging = created(client.post("/ImagingStudy", json=images))
         task = move_task(client, task, "accepted")
         task = move_task(client, task, "in-progress")
         task = move_task(client, task, "on-hold")
@@ -119,6 +128,7 @@ def lifecycle(platform: E2EPlatform, ehr: Subscriber, roster: dict[str, str]) ->
 
         draft = report(order_id, task["for"], roster["reader"])
         draft["status"] = "preliminary"
+        draft["imagingStudy"] = [{"reference": f"ImagingStudy/{imaging['id']}"}]
         preliminary = created(client.post("/DiagnosticReport", json=draft))
         final = created(
             client.put(
@@ -260,12 +270,14 @@ def test_sla_times_the_read_with_its_hold_and_counts_it(
     platform: E2EPlatform, lifecycle: dict[str, Any]
 ) -> None:
     with platform.client() as client:
-        timeline = _turnaround(client, lifecycle["order"], "final")
+        timeline = _turnaround(client, lifecycle["order"], "images-available", "final")
         compliance = created(client.get("/$compliance", params={"by": "priority"}))
     marked = milestones(timeline)
-    assert list(marked) == ["ordered", "assigned", "accepted", "preliminary", "final"]
-    times = [datetime.fromisoformat(t) for t in marked.values()]
+    read = ["ordered", "assigned", "accepted", "preliminary", "final"]
+    assert list(marked) == [*read[:1], "images-available", *read[1:]]
+    times = [datetime.fromisoformat(marked[m]) for m in read]
     assert times == sorted(times)
+    assert marked["ordered"] <= marked["images-available"] <= marked["preliminary"]
     assert value(timeline, "paused-minutes") > 0
     assert value(timeline, "on-hold") is False
     assert value(timeline, "complete") is True
