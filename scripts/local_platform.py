@@ -309,7 +309,9 @@ class LocalPlatform:
     def wait_subscribed(self, names: Iterable[str] | None = None, timeout: float = 60.0) -> None:
         """Poll the publishers until each subscription the running services keep there
         (`consumptions_of`) is active -- events committed from then on reach them; raise
-        PlatformError if a process exits first or time runs out."""
+        PlatformError if a process exits first or time runs out. A topic its publisher
+        does not offer (yet) is not waited for: the consumer keeps trying in the
+        background (shared.events.bootstrap), and no event of it can be missed meanwhile."""
         consumers = [
             name
             for name in (self._processes if names is None else names)
@@ -323,7 +325,9 @@ class LocalPlatform:
                     for process in (name, consumption.publisher):
                         if process in self._processes:
                             self._raise_if_exited(process)
-                    if self._subscribed(client, name, consumption):
+                    if self._subscribed(client, name, consumption) or not self._offered(
+                        client, consumption
+                    ):
                         waiting.remove((name, consumption))
                 if not waiting:
                     return
@@ -360,6 +364,17 @@ class LocalPlatform:
         except httpx.HTTPError:
             return False
         return response.status_code == 200 and bool(response.json().get("total"))
+
+    def _offered(self, client: httpx.Client, consumption: Consumption) -> bool:
+        """Whether the publisher's CapabilityStatement lists the consumption's topic (True
+        when it cannot tell: then the subscription is waited for)."""
+        try:
+            response = client.get(f"{self.fhir_base(consumption.publisher)}/metadata")
+        except httpx.HTTPError:
+            return True
+        if response.status_code != 200:
+            return True
+        return f'"{consumption.topic}"' in response.text
 
     def _ready(self, client: httpx.Client, name: str) -> bool:
         try:

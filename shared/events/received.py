@@ -63,11 +63,12 @@ def _read(bundle: Any) -> Notification:
     topic = values.get("topic", {}).get("valueCanonical") or ""
     if kind not in KINDS or not isinstance(subscription, str) or not subscription:
         raise MalformedNotification("the SubscriptionStatus lacks its type or subscription")
-    resources = {
-        entry.get("fullUrl"): entry.get("resource")
-        for entry in entries[1:]
-        if isinstance(entry, dict) and entry.get("fullUrl")
-    }
+    # A history Bundle holds one entry per event, in event order, and several versions of
+    # one resource share its fullUrl: each event takes the next entry of its focus.
+    resources: dict[Any, list[Any]] = {}
+    for entry in entries[1:]:
+        if isinstance(entry, dict) and entry.get("fullUrl"):
+            resources.setdefault(entry.get("fullUrl"), []).append(entry.get("resource"))
     events = tuple(
         _event(part, subscription, topic, resources)
         for part in status.get("parameter") or []
@@ -89,14 +90,15 @@ def _parameters(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _event(
-    element: dict[str, Any], subscription: str, topic: str, resources: dict[Any, Any]
+    element: dict[str, Any], subscription: str, topic: str, resources: dict[Any, list[Any]]
 ) -> ReceivedEvent:
     parts = {p.get("name"): p for p in element.get("part") or [] if isinstance(p, dict)}
     number = (parts.get("event-number") or {}).get("valueString", "")
     if not (isinstance(number, str) and number.isascii() and number.isdigit()):
         raise MalformedNotification("a notification-event lacks its event-number")
     focus = ((parts.get("focus") or {}).get("valueReference") or {}).get("reference")
-    resource = resources.get(focus) if focus else None
+    versions = resources.get(focus) if focus else None
+    resource = versions.pop(0) if versions else None
     traceparent = next(
         (
             e.get("valueString")

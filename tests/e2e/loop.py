@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from uuid import uuid4
 
 import httpx
+import orjson
 
 from services.assignment import codes
 from services.intake.tests.builders import (
@@ -18,8 +19,11 @@ from services.intake.tests.builders import (
     medical_record_number,
     post_entry,
 )
+from shared.events.delivery import SIGNATURE_HEADER, sign
 from shared.events.subscriptions import PAYLOAD_CONTENT, SIGNING_SECRET
 from shared.events.topics import TOPIC_BASE
+from shared.settings import DEV_EVENTS_SECRET_DEFAULT
+from tests.e2e.platform import E2EPlatform
 
 PLAN_NET = (
     "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/practitioner-qualification"
@@ -88,6 +92,13 @@ def privileges(client: httpx.Client, practitioner: str, facility: str) -> str:
     """What lets `practitioner` read for `facility`: privileges there, a reading role in the
     test's reading group (all modalities, on shift around the clock) and the group's
     contract with the facility. The reading role's reference (a Task's owner)."""
+    facility_privileges(client, practitioner, facility)
+    primary_contract(client, facility)
+    return reading_role(client, practitioner)
+
+
+def facility_privileges(client: httpx.Client, practitioner: str, facility: str) -> None:
+    """`practitioner`'s privileges at `facility` (from 2020, open-ended)."""
     created(
         client.post(
             "/PractitionerRole",
@@ -100,14 +111,27 @@ def privileges(client: httpx.Client, practitioner: str, facility: str) -> str:
             },
         )
     )
-    contract = {
+
+
+def primary_contract(client: httpx.Client, facility: str, *extensions: dict[str, Any]) -> str:
+    """The reading group's primary contract with `facility` (e.g. with sla-target
+    `extensions`); its reference."""
+    contract: dict[str, Any] = {
         "resourceType": "OrganizationAffiliation",
         "active": True,
         "code": [{"coding": [{"system": codes.CONTRACT_KIND_SYSTEM, "code": codes.PRIMARY}]}],
         "organization": {"reference": facility},
         "participatingOrganization": {"reference": READING_GROUP},
     }
-    created(client.post("/OrganizationAffiliation", json=contract))
+    if extensions:
+        contract["extension"] = list(extensions)
+    body = created(client.post("/OrganizationAffiliation", json=contract))
+    return f"OrganizationAffiliation/{body['id']}"
+
+
+def reading_role(client: httpx.Client, practitioner: str) -> str:
+    """`practitioner`'s membership of the test's reading group: all modalities, on shift
+    around the clock; its reference (a Task's owner)."""
     role = {
         "resourceType": "PractitionerRole",
         "extension": [
@@ -236,6 +260,38 @@ def parameter(parameters: dict[str, Any], name: str) -> list[dict[str, Any]]:
     return [p for p in parameters.get("parameter") or [] if p.get("name") == name]
 
 
+def read_task(client: httpx.Client, order_id: str) -> dict[str, Any]:
+    """The order's read Task, once assignment has made it."""
+    return wait_until(lambda: tasks_of(client, order_id), timeout=60, what="the read Task")[0]
+
+
+def move_task(client: httpx.Client, task: dict[str, Any], status: str) -> dict[str, Any]:
+    """`task` moved to `status` (as its radiologist would); the new version."""
+    return created(client.put(f"/Task/{task['id']}", json={**task, "status": status}))
+
+
+def turnaround(client: httpx.Client, order_id: str) -> dict[str, Any] | None:
+    """sla's `$turnaround` of the order; None until sla knows it."""
+    answer = client.get("/$turnaround", params={"order": f"ServiceRequest/{order_id}"})
+    body: dict[str, Any] = answer.json()
+    return body if answer.status_code == 200 else None
+
+
+def milestones(parameters: dict[str, Any]) -> dict[str, str]:
+    """The milestones of a `$turnaround` answer, in its order: code -> instant."""
+    return {
+        p["part"][0]["valueCode"]: p["part"][1]["valueInstant"]
+        for p in parameter(parameters, "milestone")
+    }
+
+
+def value(parameters: dict[str, Any], name: str) -> Any:
+    """The value[x] of the first parameter `name` (AssertionError when there is none)."""
+    found = parameter(parameters, name)
+    assert found, f"no {name} in {parameters}"
+    return next(v for k, v in found[0].items() if k.startswith("value"))
+
+
 def order_to_completed_task(client: httpx.Client) -> str:
     """The whole loop through `client`: roster, order, its Task for the one eligible
     radiologist, that radiologist's final report, the Task completed; the order id."""
@@ -251,3 +307,36 @@ def order_to_completed_task(client: httpx.Client) -> str:
         what="the Task completed",
     )
     return order_id
+
+
+def replay_everything(platform: E2EPlatform, consumer: str, publisher: str, topic: str) -> int:
+    """Send `consumer` again every event of its subscription at `publisher`; how many."""
+    endpoint = f"{platform.local.origin(consumer)}/events/{topic}"
+    with platform.client(publisher) as client:
+        found = created(
+            client.get(
+                "/Subscription", params={"criteria": f"{TOPIC_BASE}/{topic}", "url": endpoint}
+            )
+        )
+        subscription = found["entry"][0]["resource"]["id"]
+        replay = created(
+            client.get(
+                f"/Subscription/{subscription}/$events",
+                params={"eventsSinceNumber": "1", "content": "full-resource"},
+            )
+        )
+    status = replay["entry"][0]["resource"]
+    for part in status["parameter"]:
+        if part["name"] == "type":
+            part["valueCode"] = "event-notification"  # as the notifier would send it again
+    body = orjson.dumps(replay)
+    signature = sign(DEV_EVENTS_SECRET_DEFAULT.encode(), int(time.time()), body)
+    answer = httpx.post(
+        endpoint,
+        content=body,
+        headers={"Content-Type": "application/fhir+json", SIGNATURE_HEADER: signature},
+        trust_env=False,
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    return sum(1 for p in status["parameter"] if p["name"] == "notification-event")

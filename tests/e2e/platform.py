@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import httpx
 
+from scripts.dev_token import request_token
 from scripts.local_platform import GATEWAY, LocalPlatform
 from tests.fixtures import DEV_TOKEN
 
@@ -35,3 +36,12 @@ class E2EPlatform:
     def base(self, service: str = GATEWAY) -> str:
         """The FHIR base of `service` on its own port, or the gateway's."""
         return self.fhir_base if service == GATEWAY else self.service_bases[service]
+
+    def client_as(self, client_id: str) -> httpx.Client:
+        """A gateway client with a real token of the development client `client_id` (e.g.
+        "ehr-mercy-dallas": a facility's EHR), from the token endpoint."""
+        gateway = self.fhir_base.removesuffix("/fhir")
+        token_url = f"{self.local.public_base_url}/auth/token"
+        token = request_token(client_id, token_url=token_url, post_to=f"{gateway}/auth/token")
+        headers = {"Authorization": f"Bearer {token}"}
+        return httpx.Client(base_url=self.fhir_base, headers=headers, trust_env=False)

@@ -10,12 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 
-from shared.events.delivery import SIGNATURE_HEADER, sign
 from shared.events.topics import TOPIC_BASE
-from shared.settings import DEV_EVENTS_SECRET_DEFAULT
 from tests.e2e.loop import (
     SECRET,
     created,
@@ -24,6 +21,7 @@ from tests.e2e.loop import (
     place_order,
     privileges,
     radiologist,
+    replay_everything,
     subscribe,
     tasks_of,
     wait_until,
@@ -153,7 +151,7 @@ def test_every_internal_consumer_is_harmless_under_duplicate_delivery(
         before = _snapshot(client, order_id)
     replayed = 0
     for consumer, publisher, topic in _INTERNAL:
-        replayed += _replay_everything(platform, consumer, publisher, topic)
+        replayed += replay_everything(platform, consumer, publisher, topic)
     with platform.client() as client:
         assert _snapshot(client, order_id) == before
     assert replayed > 0
@@ -177,39 +175,6 @@ def _snapshot(client: httpx.Client, order_id: str) -> dict[str, Any]:
         ),
         "turnaround": turnaround.json(),
     }
-
-
-def _replay_everything(platform: E2EPlatform, consumer: str, publisher: str, topic: str) -> int:
-    """Send `consumer` again every event of its subscription at `publisher`; how many."""
-    endpoint = f"{platform.local.origin(consumer)}/events/{topic}"
-    with platform.client(publisher) as client:
-        found = created(
-            client.get(
-                "/Subscription", params={"criteria": f"{TOPIC_BASE}/{topic}", "url": endpoint}
-            )
-        )
-        subscription = found["entry"][0]["resource"]["id"]
-        replay = created(
-            client.get(
-                f"/Subscription/{subscription}/$events",
-                params={"eventsSinceNumber": "1", "content": "full-resource"},
-            )
-        )
-    status = replay["entry"][0]["resource"]
-    for part in status["parameter"]:
-        if part["name"] == "type":
-            part["valueCode"] = "event-notification"  # as the notifier would send it again
-    body = orjson.dumps(replay)
-    signature = sign(DEV_EVENTS_SECRET_DEFAULT.encode(), int(time.time()), body)
-    answer = httpx.post(
-        endpoint,
-        content=body,
-        headers={"Content-Type": "application/fhir+json", SIGNATURE_HEADER: signature},
-        trust_env=False,
-        timeout=30,
-    )
-    assert answer.status_code == 200, answer.text
-    return sum(1 for p in status["parameter"] if p["name"] == "notification-event")
 
 
 def test_orders_accepted_before_assignment_subscribed_still_get_their_task(

@@ -162,6 +162,17 @@ def test_a_resource_is_matched_to_its_event_by_full_url_not_by_position() -> Non
     assert second.resource is not None and second.resource["id"] == "o-2"
 
 
+def test_two_versions_of_one_resource_in_one_notification_each_reach_their_event() -> None:
+    # A subscriber that was down gets a Task accepted then completed in one notification:
+    # both entries share the Task's fullUrl, and each event must keep its own version.
+    events = [numbered(order_version("o-1", 2), 4), numbered(order_version("o-1", 3), 5)]
+
+    first, second = read_notification(sent(events)).events
+
+    assert first.resource is not None and first.resource["meta"]["versionId"] == "2"
+    assert second.resource is not None and second.resource["meta"]["versionId"] == "3"
+
+
 def test_a_focus_missing_from_the_entries_gives_no_resource() -> None:
     bundle = sent([numbered(order_version("o-1"), 1)])
     del bundle["entry"][1]
