@@ -76,8 +76,11 @@ browser: ## Install Debian's chromium for the browser tests when missing (apt-ge
 	         "(sudo apt-get install chromium); the browser test is skipped (a failure under CI=true)" >&2; \
 	fi
 
-test: $(STAMP) browser ## Run the test suite (extra args: make test PYTEST_ARGS='-k intake -x')
-	"$(BIN)/pytest" -q $(PYTEST_ARGS)
+# Both cores: each test file runs whole on one worker (an end-to-end module starts its platform once).
+TEST_WORKERS ?= 2
+
+test: $(STAMP) browser ## Run the test suite on TEST_WORKERS processes (extra args: make test PYTEST_ARGS='-k intake -x')
+	"$(BIN)/pytest" -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff check, ruff format --check and mypy (runs all three, fails if any fails)
 	@status=0; \

@@ -308,7 +308,8 @@ class LocalPlatform:
 
     def wait_subscribed(self, names: Iterable[str] | None = None, timeout: float = 60.0) -> None:
         """Poll the publishers until each subscription the running services keep there
-        (`consumptions_of`) is active -- events committed from then on reach them; raise
+        (`consumptions_of`) is active and its backlog handled -- events committed from then
+        on reach them as events; raise
         PlatformError if a process exits first or time runs out. A topic its publisher
         does not offer (yet) is not waited for: the consumer keeps trying in the
         background (shared.events.bootstrap), and no event of it can be missed meanwhile."""
@@ -325,9 +326,10 @@ class LocalPlatform:
                     for process in (name, consumption.publisher):
                         if process in self._processes:
                             self._raise_if_exited(process)
-                    if self._subscribed(client, name, consumption) or not self._offered(
-                        client, consumption
-                    ):
+                    in_place = self._subscribed(client, name, consumption) and self._caught_up(
+                        name, consumption
+                    )
+                    if in_place or not self._offered(client, consumption):
                         waiting.remove((name, consumption))
                 if not waiting:
                     return
@@ -364,6 +366,20 @@ class LocalPlatform:
         except httpx.HTTPError:
             return False
         return response.status_code == 200 and bool(response.json().get("total"))
+
+    def _caught_up(self, name: str, consumption: Consumption) -> bool:
+        """Whether `name` has handled `consumption`'s backlog since it last started (its
+        log says so; True when there is no backlog or no info log to tell). Until then an order
+        placed now could reach the consumer through the backlog, without its trace."""
+        log_path = self.log_path(name)
+        quiet = self.log_level not in ("debug", "info")  # the line is logged at info
+        if consumption.backlog is None or log_path is None or quiet or not log_path.exists():
+            return True
+        since_start = log_path.read_text(errors="replace").rpartition("--- starting")[2]
+        for line in since_start.splitlines():
+            if '"backlog handled"' in line and f'"consumer": "{consumption.name}"' in line:
+                return True
+        return False
 
     def _offered(self, client: httpx.Client, consumption: Consumption) -> bool:
         """Whether the publisher's CapabilityStatement lists the consumption's topic (True
