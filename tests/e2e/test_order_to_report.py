@@ -5,9 +5,13 @@ radiologist reports, the EHR's subscription hears of it, and sla tells the turna
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from tests.e2e.loop import (
     SECRET,
@@ -29,6 +33,24 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 
 
+@contextmanager
+def client_trace() -> Iterator[None]:
+    """The EHR's own trace (TRACEPARENT) as the current context: when an in-process test
+    before this one instrumented httpx in this process, the instrumentation writes the
+    traceparent header from the current context, over the one the test set."""
+    parent = SpanContext(
+        trace_id=int(TRACE_ID, 16),
+        span_id=int(TRACEPARENT.split("-")[2], 16),
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+    token = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(parent)))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
 @pytest.fixture(scope="module")
 def ehr() -> Iterator[Subscriber]:
     with Subscriber(SECRET) as subscriber:
@@ -48,9 +70,10 @@ def journey(platform: E2EPlatform, ehr: Subscriber) -> dict[str, Any]:
         subscribe(client, "report-final", ehr.endpoint("/reports"))
         subscribe(client, "task-created", ehr.endpoint("/tasks"))
         ehr.wait_for(lambda seen: len(seen.events(type="handshake")) >= 2, timeout=30)
-        client.headers["traceparent"] = TRACEPARENT
-        order_id = place_order(client, site, state="TX")
-        del client.headers["traceparent"]
+        with client_trace():
+            client.headers["traceparent"] = TRACEPARENT
+            order_id = place_order(client, site, state="TX")
+            del client.headers["traceparent"]
         task = wait_until(lambda: tasks_of(client, order_id), what="the read Task")[0]
     return {
         "site": site,
