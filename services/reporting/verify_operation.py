@@ -110,19 +110,18 @@ def verify_router() -> APIRouter:
             note(request, accessed("operation", "DiagnosticReport", [version]))
         return respond(request, verification_parameters(version, verification, provenance))
 
-    @router.api_route(
-        "/DiagnosticReport/{id}/$verify",
-        methods=["GET", "POST"],
-        summary="Whether the current version's signature holds",
-    )
+    # One route per method: FastAPI names a many-method route's operation after its first
+    # method only, so GET and POST would share one OpenAPI operationId.
+    current = "/DiagnosticReport/{id}/$verify"
+    one = "/DiagnosticReport/{id}/_history/{vid}/$verify"
+
+    @router.get(current, summary="Whether the current version's signature holds")
+    @router.post(current, summary="Whether the current version's signature holds")
     async def verify_current(id: str, request: Request, principal: CurrentPrincipal) -> Response:
         return await verify(request, principal, id, None)
 
-    @router.api_route(
-        "/DiagnosticReport/{id}/_history/{vid}/$verify",
-        methods=["GET", "POST"],
-        summary="Whether one version's signature holds",
-    )
+    @router.get(one, summary="Whether one version's signature holds")
+    @router.post(one, summary="Whether one version's signature holds")
     async def verify_one(
         id: str, vid: str, request: Request, principal: CurrentPrincipal
     ) -> Response:
